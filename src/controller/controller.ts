@@ -1,0 +1,846 @@
+import { EventEmitter } from 'eventemitter3';
+import { DateTime } from 'luxon';
+import { realTimers, type TimerHost } from '../clock.js';
+import { TaskControlError, isTaskControlError } from '../errors.js';
+import type { Executor } from '../execution/executor.js';
+import { StateMachine, type HostGuard } from '../machine/machine.js';
+import type { TransitionEvent } from '../machine/transitions.js';
+import {
+  auditFilterSchema,
+  controllerOptionsSchema,
+  listFilterSchema,
+  parse,
+  pauseOptionsSchema,
+  rerunOptionsSchema,
+  resumeOptionsSchema,
+  shutdownOptionsSchema,
+  stopOptionsSchema,
+  submitOptionsSchema,
+  targetSchema,
+  taskDefinitionSchema,
+  waitForOptionsSchema,
+} from '../schemas.js';
+import { MemoryStateStore } from '../store/memory-store.js';
+import type { CommandRecord, CommitBatch, HeldScope, InstanceQuery, StateStore, StoreNotice } from '../store/state-store.js';
+import {
+  isTerminal,
+  type AuditEntry,
+  type AuditFilter,
+  type AuthRequest,
+  type BackfillStatus,
+  type CommandEvent,
+  type ControlAction,
+  type ControlResult,
+  type Instance,
+  type InstanceState,
+  type ListFilter,
+  type Page,
+  type PauseOptions,
+  type RerunOptions,
+  type ResumeOptions,
+  type StopOptions,
+  type Target,
+  type TaskDefinition,
+  type TransitionEvent as TransitionEventPayload,
+} from '../types.js';
+import { planInstance, SCOPE_STATES, type InstancePlan, type PlanContext } from './commands.js';
+import { advance, buildTransition, idFactory, type Core } from './core.js';
+import { Runtime } from './runtime.js';
+
+/** Options of the {@link TaskController} constructor. */
+export interface TaskControllerOptions {
+  /** Where instances, audit and scopes live. @default new MemoryStateStore() */
+  store?: StateStore;
+  /** Runs the work. Omit it for a controller that only issues commands (an operator's tool). */
+  executor?: Executor;
+  /** Max instances running at once in this controller. @default 10 */
+  concurrency?: number;
+  /** Asked once per submit, control command and backfill; `false` (or a throw) means `FORBIDDEN`. */
+  authorize?: (req: AuthRequest) => boolean | Promise<boolean>;
+  /** Injectable time, for tests. @default () => new Date() */
+  clock?: () => Date;
+  /** Injectable timers (with their own time); `taskctl/testing`'s `FakeClock` is one. */
+  timers?: TimerHost;
+  /** How long a running instance's owner may be silent before another controller recovers it. @default 30000 */
+  leaseMs?: number;
+  /** This controller's environment (e.g. `prod`), passed to `authorize`. */
+  environment?: string;
+  /** A stable id for this controller (lease owner); a fresh one by default. */
+  controllerId?: string;
+  /** Host guards checked on every transition their events cause. */
+  guards?: HostGuard[];
+  /** How often leases are renewed and deadlines, retries and dead owners are looked for. @default leaseMs / 3, at most 1000 */
+  pollMs?: number;
+}
+
+/** Options of {@link TaskController.submit}. */
+export interface SubmitOptions {
+  params?: Record<string, unknown>;
+  /** ISO 8601 (with offset) or a Date; one instance per (taskId, logicalDate). */
+  logicalDate?: string | Date;
+  actor?: string;
+}
+
+/** Options of {@link TaskController.waitFor}. */
+export interface WaitForOptions {
+  /** States that end the wait. @default terminal states and `paused` */
+  states?: InstanceState[];
+  /** Reject with `TIMEOUT` after this long. */
+  timeoutMs?: number;
+}
+
+/** A `progress` event: what an executor reported. */
+export interface ProgressEvent {
+  instanceId: string;
+  taskId: string;
+  done: number;
+  total?: number;
+}
+
+/** A `late_result` event: an abandoned executor returned after its instance moved on. */
+export type LateResultEvent = AuditEntry;
+
+/** Every event a controller emits, with its payload. */
+export interface ControllerEvents {
+  transition: (e: TransitionEventPayload) => void;
+  command: (e: CommandEvent) => void;
+  backfill: (e: BackfillStatus) => void;
+  progress: (e: ProgressEvent) => void;
+  late_result: (e: LateResultEvent) => void;
+  /** A background step (dispatch, a timer, housekeeping) failed; the controller carries on. */
+  error: (e: { error: unknown; where: string }) => void;
+}
+
+const DEFAULT_WAIT_STATES: InstanceState[] = ['paused', 'stopped', 'succeeded', 'failed', 'skipped'];
+const ACTIONS: Record<ControlAction, { schema: typeof pauseOptionsSchema | typeof resumeOptionsSchema | typeof stopOptionsSchema | typeof rerunOptionsSchema }> = {
+  pause: { schema: pauseOptionsSchema },
+  resume: { schema: resumeOptionsSchema },
+  stop: { schema: stopOptionsSchema },
+  rerun: { schema: rerunOptionsSchema },
+};
+
+/** Turn an ISO string or Date into the canonical logical-date string (ISO, milliseconds, its own offset). */
+export function normalizeLogicalDate(value: string | Date): string {
+  if (value instanceof Date) return DateTime.fromJSDate(value, { zone: 'utc' }).toISO()!;
+  const dt = DateTime.fromISO(value, { setZone: true });
+  if (!dt.isValid) {
+    throw new TaskControlError('VALIDATION', `logicalDate: '${value}' is not an ISO 8601 date`, {
+      issues: [{ path: ['logicalDate'], message: 'must be an ISO 8601 date' }],
+    });
+  }
+  return dt.toISO()!;
+}
+
+/**
+ * Controls the instances of your tasks: submit them, pause, resume, stop and rerun them,
+ * and run them through an executor. Every change goes through the {@link TRANSITIONS} table,
+ * is committed with its audit entry, and then emitted as an event.
+ */
+export class TaskController {
+  private readonly emitter = new EventEmitter<ControllerEvents>();
+  private readonly core: Core;
+  private readonly runtime: Runtime;
+  private readonly authorizeHook?: (req: AuthRequest) => boolean | Promise<boolean>;
+  private readonly environment?: string;
+  private scopes = new Map<string, HeldScope>();
+  private heldBackfills = new Set<string>();
+  private readonly unsubscribe: () => void;
+  private started = false;
+  private downstreamCache?: Map<string, string[]>;
+
+  constructor(options: TaskControllerOptions = {}) {
+    const o = parse(controllerOptionsSchema, options, 'options') as TaskControllerOptions;
+    const timers = o.timers ?? realTimers(o.clock);
+    const now = o.clock ?? (() => new Date(timers.now()));
+    const machine = new StateMachine();
+    for (const guard of o.guards ?? []) machine.addGuard(guard);
+    const leaseMs = o.leaseMs ?? 30_000;
+    const newId = idFactory(() => timers.now());
+    this.core = {
+      id: o.controllerId ?? `ctl-${newId().slice(-10).toLowerCase()}`,
+      store: o.store ?? new MemoryStateStore(),
+      machine,
+      tasks: new Map(),
+      timers,
+      leaseMs,
+      newId,
+      now,
+    };
+    this.authorizeHook = o.authorize;
+    this.environment = o.environment;
+    this.runtime = new Runtime(
+      this.core,
+      o.executor,
+      o.concurrency ?? 10,
+      {
+        released: (instance) => this.releaseDownstream(instance),
+        progress: (instance, done, total) =>
+          this.emitter.emit('progress', { instanceId: instance.id, taskId: instance.taskId, done, total }),
+        error: (error, where) => this.emitter.emit('error', { error, where }),
+        heldTasks: () => this.heldForDispatch(),
+      },
+      o.pollMs ?? Math.min(1000, Math.max(10, Math.floor(leaseMs / 3))),
+    );
+    this.unsubscribe = this.core.store.subscribe((notice) => this.onNotice(notice));
+  }
+
+  /** This controller's id: the owner named in the leases it holds. */
+  get id(): string {
+    return this.core.id;
+  }
+
+  /** The store this controller uses. */
+  get store(): StateStore {
+    return this.core.store;
+  }
+
+  /** The state machine (the table plus guards), to add host guards. */
+  get machine(): StateMachine {
+    return this.core.machine;
+  }
+
+  /** Listen to `transition`, `command`, `backfill`, `progress`, `late_result` or `error` events. */
+  on<E extends keyof ControllerEvents>(event: E, listener: ControllerEvents[E]): this {
+    this.emitter.on(event, listener as never);
+    return this;
+  }
+
+  /** Like {@link TaskController.on}, for one event only. */
+  once<E extends keyof ControllerEvents>(event: E, listener: ControllerEvents[E]): this {
+    this.emitter.once(event, listener as never);
+    return this;
+  }
+
+  /** Remove a listener added with {@link TaskController.on}. */
+  off<E extends keyof ControllerEvents>(event: E, listener: ControllerEvents[E]): this {
+    this.emitter.off(event, listener as never);
+    return this;
+  }
+
+  /** Add a host guard, e.g. "no rerun during business hours". Returns a function that removes it. */
+  addGuard(guard: HostGuard): () => void {
+    return this.core.machine.addGuard(guard);
+  }
+
+  /** Declare a task (or replace its declaration). */
+  define(task: TaskDefinition): void {
+    const def = parse(taskDefinitionSchema, task, 'task') as TaskDefinition;
+    if (def.dependsOn?.includes(def.id)) {
+      throw new TaskControlError('VALIDATION', `task.dependsOn: task ${def.id} cannot depend on itself`, {
+        issues: [{ path: ['task', 'dependsOn'], message: 'a task cannot depend on itself' }],
+      });
+    }
+    this.core.tasks.set(def.id, def);
+    this.downstreamCache = undefined;
+  }
+
+  /** The declared task, if any. */
+  task(taskId: string): TaskDefinition | undefined {
+    return this.core.tasks.get(taskId);
+  }
+
+  /** Begin dispatching queued instances; first recovers what dead controllers left running. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.refreshScopes();
+    await this.runtime.start();
+    await this.releasePending();
+  }
+
+  /** Stop dispatching, wait up to `graceMs` (default 10 000) for running work, then abort it and release the leases. */
+  async shutdown(options: { graceMs?: number } = {}): Promise<void> {
+    const o = parse(shutdownOptionsSchema, options, 'options');
+    await this.runtime.shutdown(o.graceMs ?? 10_000);
+    this.started = false;
+  }
+
+  /** Stop listening to the store. Call after `shutdown()` when the controller is thrown away. */
+  async close(): Promise<void> {
+    if (this.started) await this.shutdown();
+    this.unsubscribe();
+  }
+
+  // -- submit and queries ------------------------------------------------------------------
+
+  /**
+   * Create an instance of a task. A logical date that already has an instance returns it
+   * unchanged. The instance is `pending` while upstream instances of the same logical date
+   * have not succeeded, `paused` inside a held scope, `queued` otherwise.
+   */
+  async submit(taskId: string, options: SubmitOptions = {}): Promise<Instance> {
+    parse(targetSchema, { taskId }, 'taskId');
+    const o = parse(submitOptionsSchema, options, 'options');
+    const task = this.core.tasks.get(taskId);
+    if (!task) throw new TaskControlError('NOT_FOUND', `task ${taskId} is not defined; call define() first`, { details: { taskId } });
+    const logicalDate = o.logicalDate === undefined ? undefined : normalizeLogicalDate(o.logicalDate);
+    if (logicalDate !== undefined) {
+      const existing = await this.core.store.findInstance(taskId, logicalDate);
+      if (existing) return existing;
+    }
+    await this.authorizeOrThrow('submit', o.actor, { taskId }, { ...o }, [taskId], task.group ? [task.group] : [], taskId);
+    return this.createInstance(task, { params: o.params, logicalDate, actor: o.actor });
+  }
+
+  /** Create an instance (no validation, no authorization): shared by submit and backfill. */
+  async createInstance(
+    task: TaskDefinition,
+    o: { params?: Record<string, unknown>; logicalDate?: string; actor?: string; backfillId?: string },
+  ): Promise<Instance> {
+    const scopes = await this.refreshScopes();
+    const now = this.core.now();
+    const at = now.toISOString();
+    const held = scopes.has(`task:${task.id}`) || (task.group !== undefined && scopes.has(`group:${task.group}`)) || scopes.has('all');
+    const draft: Instance = {
+      id: this.core.newId(),
+      taskId: task.id,
+      params: { ...task.defaultParams, ...o.params },
+      state: 'queued',
+      attempt: 1,
+      version: 0,
+      createdAt: at,
+      updatedAt: at,
+    };
+    if (task.group !== undefined) draft.group = task.group;
+    if (o.logicalDate !== undefined) draft.logicalDate = o.logicalDate;
+    if (o.backfillId !== undefined) draft.backfillId = o.backfillId;
+    const event: TransitionEvent = held ? 'submit_held' : (await this.upstreamDone(draft)) ? 'submit' : 'submit_pending';
+    const verdict = this.core.machine.apply(event, { instance: undefined, task, actor: o.actor, now, options: o });
+    if (!verdict.ok) throw new TaskControlError(verdict.code as 'GUARD_REJECTED', verdict.message, { details: { guard: verdict.guard } });
+    const next: Instance = { ...draft, state: verdict.to, version: 1 };
+    const { write, entry } = buildTransition(this.core, undefined, next, event, { actor: o.actor ?? 'anonymous' });
+    try {
+      await this.core.store.commit({ instances: [write], audit: [entry] });
+    } catch (err) {
+      if (isTaskControlError(err, 'CONFLICT') && o.logicalDate !== undefined) {
+        const existing = await this.core.store.findInstance(task.id, o.logicalDate);
+        if (existing) return existing;
+      }
+      throw err;
+    }
+    return next;
+  }
+
+  /** The instance with this id, if it exists. */
+  async get(instanceId: string): Promise<Instance | undefined> {
+    parse(targetSchema, { instanceId }, 'instanceId');
+    return this.core.store.getInstance(instanceId);
+  }
+
+  /** Instances matching the filter, oldest first, one page at a time. */
+  async list(filter: ListFilter = {}): Promise<Page<Instance>> {
+    const f = parse(listFilterSchema, filter, 'filter');
+    return this.core.store.listInstances(f as InstanceQuery);
+  }
+
+  /** Resolve when the instance reaches one of `states` (default: terminal or paused). */
+  async waitFor(instanceId: string, options: WaitForOptions = {}): Promise<Instance> {
+    parse(targetSchema, { instanceId }, 'instanceId');
+    const o = parse(waitForOptionsSchema, options, 'options');
+    const states = new Set((o.states as InstanceState[] | undefined) ?? DEFAULT_WAIT_STATES);
+    return new Promise<Instance>((resolve, reject) => {
+      let timer: unknown;
+      let done = false;
+      const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        if (timer !== undefined) this.core.timers.clearTimeout(timer);
+        fn();
+      };
+      const unsubscribe = this.core.store.subscribe((notice) => {
+        for (const instance of notice.instances) {
+          if (instance.id === instanceId && states.has(instance.state)) finish(() => resolve(instance));
+        }
+      });
+      if (o.timeoutMs !== undefined) {
+        timer = this.core.timers.setTimeout(
+          () =>
+            finish(() =>
+              reject(new TaskControlError('TIMEOUT', `instance ${instanceId} did not reach ${[...states].join('/')} within ${o.timeoutMs} ms`)),
+            ),
+          o.timeoutMs,
+        );
+      }
+      this.core.store.getInstance(instanceId).then(
+        (instance) => {
+          if (!instance) finish(() => reject(new TaskControlError('NOT_FOUND', `instance ${instanceId} does not exist`)));
+          else if (states.has(instance.state)) finish(() => resolve(instance));
+        },
+        (err) => finish(() => reject(err)),
+      );
+    });
+  }
+
+  /** The audit trail, oldest first. */
+  async audit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    const f = parse(auditFilterSchema, filter, 'filter');
+    return this.core.store.queryAudit({
+      ...f,
+      since: f.since === undefined ? undefined : new Date(f.since).toISOString(),
+      until: f.until === undefined ? undefined : new Date(f.until).toISOString(),
+    });
+  }
+
+  /** Held task, group and `all` scopes. */
+  async heldScopes(): Promise<HeldScope[]> {
+    return this.core.store.listScopes();
+  }
+
+  // -- control commands --------------------------------------------------------------------
+
+  /**
+   * Pause: `pending`/`queued` -> `paused` at once; `running` -> `pausing` -> `paused` at the
+   * executor's next pause point (graceful) or at once with its work aborted (`mode: 'force'`).
+   * A task, group or `all` target also holds that scope until it is resumed.
+   */
+  pause(target: Target, options: PauseOptions = {}): Promise<ControlResult> {
+    return this.command('pause', target, options);
+  }
+
+  /**
+   * Resume: `paused` -> `queued` (or `pending` while upstream work is not done). `continue`
+   * hands the checkpoint back, `restart` drops it, `skip` ends the instance `skipped`.
+   * Resuming a task, group or `all` target releases the held scope.
+   */
+  resume(target: Target, options: ResumeOptions = {}): Promise<ControlResult> {
+    return this.command('resume', target, options);
+  }
+
+  /**
+   * Stop: waiting instances -> `stopped` at once; running ones -> `stopping`, their signal
+   * fires, and after `graceMs` (default 10 000) they are `stopped` regardless.
+   */
+  stop(target: Target, options: StopOptions = {}): Promise<ControlResult> {
+    return this.command('stop', target, options);
+  }
+
+  /** Rerun: a terminal instance -> `queued` with `attempt + 1`, params merged; `downstream` reruns dependants too. */
+  rerun(target: Target, options: RerunOptions = {}): Promise<ControlResult> {
+    return this.command('rerun', target, options);
+  }
+
+  private async command(action: ControlAction, targetIn: Target, optionsIn: object): Promise<ControlResult> {
+    const target = parse(targetSchema, targetIn, 'target') as Target;
+    const options = parse(ACTIONS[action].schema, optionsIn ?? {}, 'options') as Record<string, unknown> & {
+      actor?: string;
+      reason?: string;
+      idempotencyKey?: string;
+      dryRun?: boolean;
+    };
+    const key = options.idempotencyKey;
+    if (key !== undefined && !options.dryRun) {
+      const previous = await this.core.store.findCommandByKey(key);
+      if (previous) return previous.result;
+    }
+    let instances = await this.resolveTarget(action, target);
+    const { tasks, groups, backfills } = this.namedBy(target, instances);
+    const commandOptions = { ...options };
+    delete commandOptions.actor;
+    await this.authorizeOrThrow(action, options.actor, target, commandOptions, tasks, groups, 'taskId' in target ? target.taskId : undefined, backfills);
+
+    const commandId = this.core.newId();
+    for (let tries = 0; ; tries++) {
+      const { result, batch } = await this.plan(action, target, options, commandOptions, instances, commandId, tasks, backfills);
+      if (options.dryRun) return result;
+      try {
+        await this.core.store.commit(batch);
+      } catch (err) {
+        if (!isTaskControlError(err, 'CONFLICT') || tries >= 30) throw err;
+        if (key !== undefined) {
+          const previous = await this.core.store.findCommandByKey(key);
+          if (previous) return previous.result;
+        }
+        instances = await this.resolveTarget(action, target);
+        continue;
+      }
+      if ('backfillId' in target === false) {
+        // settled instances (skip, stop) may release downstream work
+        for (const change of result.applied) {
+          if (change.changed && (change.to === 'skipped')) {
+            const instance = await this.core.store.getInstance(change.instanceId);
+            if (instance) await this.releaseDownstream(instance);
+          }
+        }
+      }
+      return result;
+    }
+  }
+
+  private async plan(
+    action: ControlAction,
+    target: Target,
+    options: Record<string, unknown> & { actor?: string; reason?: string; idempotencyKey?: string },
+    commandOptions: Record<string, unknown>,
+    instances: Instance[],
+    commandId: string,
+    tasks: string[],
+    backfills: string[],
+  ): Promise<{ result: ControlResult; batch: CommitBatch }> {
+    const scopes = new Map((await this.core.store.listScopes()).map((s) => [s.id, s]));
+    const now = this.core.now();
+    const at = now.toISOString();
+    const actor = options.actor ?? 'anonymous';
+    const scopeId = 'taskId' in target ? `task:${target.taskId}` : 'group' in target ? `group:${target.group}` : 'all' in target ? 'all' : undefined;
+    const batch: CommitBatch = { instances: [], audit: [] };
+    if (scopeId !== undefined && action === 'pause' && !scopes.has(scopeId)) {
+      const scope: HeldScope = {
+        id: scopeId,
+        kind: scopeId === 'all' ? 'all' : (scopeId.split(':')[0] as 'task' | 'group'),
+        key: scopeId === 'all' ? '' : scopeId.slice(scopeId.indexOf(':') + 1),
+        actor,
+        commandId,
+        at,
+      };
+      if (options.reason !== undefined) scope.reason = options.reason;
+      batch.holdScopes = [scope];
+      scopes.set(scopeId, scope);
+    }
+    if (scopeId !== undefined && action === 'resume' && scopes.has(scopeId)) {
+      batch.releaseScopes = [scopeId];
+      scopes.delete(scopeId);
+    }
+
+    // a rerun with downstream also takes, per logical date, the instances of dependent tasks
+    let ordered = instances;
+    const rerunKeys = new Set<string>();
+    if (action === 'rerun') {
+      const eligible = instances.filter((i) => planInstance(action, i, this.planContext(scopes, now, options, () => true, isExplicit(target))).kind === 'change');
+      for (const i of eligible) if (i.logicalDate !== undefined) rerunKeys.add(`${i.taskId}\u0000${i.logicalDate}`);
+      if (options.downstream) {
+        const extra: Instance[] = [];
+        const seen = new Set(instances.map((i) => i.id));
+        for (const i of eligible) {
+          if (i.logicalDate === undefined) continue;
+          for (const taskId of this.downstreamOf(i.taskId)) {
+            const d = await this.core.store.findInstance(taskId, i.logicalDate);
+            if (d && !seen.has(d.id) && isTerminal(d.state)) {
+              seen.add(d.id);
+              extra.push(d);
+              rerunKeys.add(`${d.taskId}\u0000${d.logicalDate}`);
+            }
+          }
+        }
+        const depth = this.taskDepths();
+        ordered = [...instances, ...extra].sort((a, b) => (depth.get(a.taskId) ?? 0) - (depth.get(b.taskId) ?? 0));
+      }
+    }
+    const upstreamCache = new Map<string, boolean>();
+    for (const i of ordered) {
+      if (i.logicalDate === undefined || (action !== 'resume' && action !== 'rerun')) continue;
+      upstreamCache.set(i.id, await this.upstreamDone(i, rerunKeys));
+    }
+    const ctx = this.planContext(scopes, now, options, (i) => upstreamCache.get(i.id) ?? true, isExplicit(target));
+    const result: ControlResult = { commandId, action, status: 'completed', applied: [], rejected: [] };
+    const transitions: AuditEntry[] = [];
+    for (const instance of ordered) {
+      const p: InstancePlan = planInstance(action, instance, { ...ctx, explicit: ctx.explicit || !instances.includes(instance) });
+      if (p.kind === 'skip') continue;
+      if (p.kind === 'reject') {
+        result.rejected.push({ instanceId: instance.id, code: p.code, message: p.message });
+      } else if (p.kind === 'same') {
+        result.applied.push({ instanceId: instance.id, from: instance.state, to: instance.state, changed: false });
+      } else {
+        const next = advance(instance, p.to, p.patch, at);
+        const { write, entry } = buildTransition(this.core, instance, next, p.event, {
+          actor,
+          commandId,
+          action,
+          reason: options.reason,
+        });
+        batch.instances!.push(write);
+        transitions.push(entry);
+        result.applied.push({ instanceId: instance.id, from: instance.state, to: p.to, changed: true });
+      }
+    }
+    const touched = [...result.applied.map((a) => a.instanceId), ...result.rejected.map((r) => r.instanceId)];
+    const touchedTasks = new Set(tasks);
+    const touchedBackfills = new Set(backfills);
+    for (const i of ordered) {
+      if (!touched.includes(i.id)) continue;
+      touchedTasks.add(i.taskId);
+      if (i.backfillId !== undefined) touchedBackfills.add(i.backfillId);
+    }
+    const commandEntry: AuditEntry = {
+      id: this.core.newId(),
+      at,
+      actor,
+      kind: 'command',
+      action,
+      commandId,
+      target,
+      instanceIds: touched,
+      taskIds: [...touchedTasks],
+      result,
+    };
+    if (touchedBackfills.size > 0) commandEntry.backfillIds = [...touchedBackfills];
+    if ('taskId' in target) commandEntry.taskId = target.taskId;
+    if ('backfillId' in target) commandEntry.backfillId = target.backfillId;
+    if (options.reason !== undefined) commandEntry.reason = options.reason;
+    // the command entry gets the smaller id, so it sorts before the transitions it caused
+    const [first, ...rest] = [commandEntry.id, ...transitions.map((t) => t.id)].sort();
+    commandEntry.id = first;
+    transitions.forEach((t, i) => (t.id = rest[i]));
+    batch.audit = [commandEntry, ...transitions];
+    if (options.idempotencyKey !== undefined) {
+      const record: CommandRecord = {
+        id: commandId,
+        idempotencyKey: options.idempotencyKey,
+        action,
+        actor: options.actor,
+        target,
+        options: commandOptions,
+        status: 'completed',
+        result,
+        createdAt: at,
+        updatedAt: at,
+        version: 1,
+      };
+      batch.commands = [{ next: record, expectedVersion: 0 }];
+    }
+    return { result, batch };
+  }
+
+  private planContext(
+    scopes: Map<string, HeldScope>,
+    now: Date,
+    options: Record<string, unknown> & { actor?: string },
+    upstreamDone: (i: Instance) => boolean,
+    explicit: boolean,
+  ): PlanContext {
+    return { machine: this.core.machine, tasks: this.core.tasks, scopes, now, actor: options.actor, options, upstreamDone, explicit };
+  }
+
+  private async resolveTarget(action: ControlAction, target: Target): Promise<Instance[]> {
+    if ('instanceId' in target || 'instanceIds' in target) {
+      const ids = 'instanceId' in target ? [target.instanceId] : [...new Set(target.instanceIds)];
+      const out: Instance[] = [];
+      for (const id of ids) {
+        const instance = await this.core.store.getInstance(id);
+        if (!instance) throw new TaskControlError('NOT_FOUND', `instance ${id} does not exist`, { details: { instanceId: id } });
+        out.push(instance);
+      }
+      return out;
+    }
+    const query: InstanceQuery = { state: [...SCOPE_STATES[action]], limit: 1000 };
+    if ('taskId' in target) query.taskId = target.taskId;
+    if ('group' in target) query.group = target.group;
+    if ('backfillId' in target) query.backfillId = target.backfillId;
+    const out: Instance[] = [];
+    for (let cursor: string | undefined; ; ) {
+      const page = await this.core.store.listInstances({ ...query, cursor });
+      out.push(...page.items);
+      if (!page.cursor) return out;
+      cursor = page.cursor;
+    }
+  }
+
+  private namedBy(target: Target, instances: Instance[]): { tasks: string[]; groups: string[]; backfills: string[] } {
+    const tasks = new Set<string>();
+    const groups = new Set<string>();
+    const backfills = new Set<string>();
+    if ('taskId' in target) {
+      tasks.add(target.taskId);
+      const group = this.core.tasks.get(target.taskId)?.group;
+      if (group !== undefined) groups.add(group);
+    }
+    if ('group' in target) groups.add(target.group);
+    if ('backfillId' in target) backfills.add(target.backfillId);
+    for (const i of instances) {
+      tasks.add(i.taskId);
+      if (i.group !== undefined) groups.add(i.group);
+      if (i.backfillId !== undefined) backfills.add(i.backfillId);
+    }
+    return { tasks: [...tasks], groups: [...groups], backfills: [...backfills] };
+  }
+
+  /** Ask `authorize`; on a denial, audit it and throw `FORBIDDEN`. */
+  async authorizeOrThrow(
+    action: AuthRequest['action'],
+    actor: string | undefined,
+    target: Target | undefined,
+    options: object,
+    tasks: string[],
+    groups: string[],
+    taskId?: string,
+    backfills: string[] = [],
+  ): Promise<void> {
+    if (!this.authorizeHook) return;
+    const request: AuthRequest = { action, actor, target, options, tasks, groups };
+    if (taskId !== undefined) request.taskId = taskId;
+    if (this.environment !== undefined) request.environment = this.environment;
+    let allowed: boolean;
+    let why = 'authorize returned false';
+    try {
+      allowed = (await this.authorizeHook(request)) === true;
+    } catch (err) {
+      allowed = false;
+      why = err instanceof Error ? err.message : String(err);
+    }
+    if (allowed) return;
+    const at = this.core.now().toISOString();
+    const entry: AuditEntry = {
+      id: this.core.newId(),
+      at,
+      actor: actor ?? 'anonymous',
+      kind: 'command',
+      action,
+      commandId: this.core.newId(),
+      reason: why,
+      result: { denied: true, code: 'FORBIDDEN', message: why },
+      taskIds: tasks,
+    };
+    if (target !== undefined) entry.target = target;
+    if (taskId !== undefined) entry.taskId = taskId;
+    if (backfills.length > 0) entry.backfillIds = backfills;
+    await this.core.store.commit({ audit: [entry] });
+    throw new TaskControlError('FORBIDDEN', `${actor ?? 'an anonymous caller'} may not ${action}: ${why}`, {
+      details: { action, actor },
+    });
+  }
+
+  // -- dependencies ------------------------------------------------------------------------
+
+  /** True when every upstream instance of the same logical date succeeded or was skipped. */
+  private async upstreamDone(instance: Pick<Instance, 'taskId' | 'logicalDate'>, rerunKeys?: Set<string>): Promise<boolean> {
+    const deps = this.core.tasks.get(instance.taskId)?.dependsOn;
+    if (!deps?.length || instance.logicalDate === undefined) return true;
+    for (const dep of deps) {
+      if (rerunKeys?.has(`${dep}\u0000${instance.logicalDate}`)) return false;
+      const upstream = await this.core.store.findInstance(dep, instance.logicalDate);
+      if (!upstream || (upstream.state !== 'succeeded' && upstream.state !== 'skipped')) return false;
+    }
+    return true;
+  }
+
+  /** Task ids that depend on `taskId`, transitively. */
+  private downstreamOf(taskId: string): string[] {
+    if (!this.downstreamCache) {
+      const direct = new Map<string, string[]>();
+      for (const task of this.core.tasks.values()) {
+        for (const dep of task.dependsOn ?? []) direct.set(dep, [...(direct.get(dep) ?? []), task.id]);
+      }
+      const all = new Map<string, string[]>();
+      for (const id of this.core.tasks.keys()) {
+        const seen = new Set<string>();
+        const stack = [...(direct.get(id) ?? [])];
+        while (stack.length) {
+          const next = stack.pop()!;
+          if (seen.has(next)) continue;
+          seen.add(next);
+          stack.push(...(direct.get(next) ?? []));
+        }
+        all.set(id, [...seen]);
+      }
+      this.downstreamCache = all;
+    }
+    return this.downstreamCache.get(taskId) ?? [];
+  }
+
+  private taskDepths(): Map<string, number> {
+    const depth = new Map<string, number>();
+    const visit = (id: string, trail: Set<string>): number => {
+      const known = depth.get(id);
+      if (known !== undefined) return known;
+      if (trail.has(id)) return 0;
+      trail.add(id);
+      const deps = this.core.tasks.get(id)?.dependsOn ?? [];
+      const d = deps.length ? 1 + Math.max(...deps.map((x) => visit(x, trail))) : 0;
+      depth.set(id, d);
+      return d;
+    };
+    for (const id of this.core.tasks.keys()) visit(id, new Set());
+    return depth;
+  }
+
+  /** An instance succeeded or was skipped: move its pending dependants whose upstream is done to queued. */
+  private async releaseDownstream(instance: Instance): Promise<void> {
+    if (instance.logicalDate === undefined) return;
+    for (const task of this.core.tasks.values()) {
+      if (!task.dependsOn?.includes(instance.taskId)) continue;
+      const d = await this.core.store.findInstance(task.id, instance.logicalDate);
+      if (d?.state === 'pending' && (await this.upstreamDone(d))) {
+        await this.runtime.transitionIf(d.id, ['pending'], 'ready', 'system:dependencies', () => ({}), undefined, {
+          reason: `upstream ${instance.taskId} ${instance.state}`,
+        });
+      }
+    }
+  }
+
+  /** On start: pending instances whose upstream finished while nobody watched. */
+  private async releasePending(): Promise<void> {
+    for (let cursor: string | undefined; ; ) {
+      const page = await this.core.store.listInstances({ state: 'pending', limit: 500, cursor });
+      for (const d of page.items) {
+        if (await this.upstreamDone(d)) {
+          await this.runtime.transitionIf(d.id, ['pending'], 'ready', 'system:dependencies', () => ({}));
+        }
+      }
+      if (!page.cursor) return;
+      cursor = page.cursor;
+    }
+  }
+
+  // -- scopes and notices ------------------------------------------------------------------
+
+  private async refreshScopes(): Promise<Map<string, HeldScope>> {
+    this.scopes = new Map((await this.core.store.listScopes()).map((s) => [s.id, s]));
+    return this.scopes;
+  }
+
+  private heldForDispatch(): { tasks: string[]; groups: string[]; all: boolean; backfills: string[] } {
+    const tasks: string[] = [];
+    const groups: string[] = [];
+    for (const scope of this.scopes.values()) {
+      if (scope.kind === 'task') tasks.push(scope.key);
+      else if (scope.kind === 'group') groups.push(scope.key);
+    }
+    return { tasks, groups, all: this.scopes.has('all'), backfills: [...this.heldBackfills] };
+  }
+
+  /** Mark a backfill as held (or not) for dispatch. Internal: used by backfill runs. */
+  setBackfillHeld(backfillId: string, held: boolean): void {
+    if (held) this.heldBackfills.add(backfillId);
+    else if (this.heldBackfills.delete(backfillId)) this.runtime.schedulePump();
+  }
+
+  private onNotice(notice: StoreNotice): void {
+    if (notice.scopesChanged) {
+      void this.refreshScopes().then(
+        () => this.runtime.schedulePump(),
+        (error) => this.emitter.emit('error', { error, where: 'scopes' }),
+      );
+    }
+    this.runtime.onNotice(notice);
+    for (const entry of notice.audit) {
+      if (entry.kind === 'transition') {
+        const e: TransitionEventPayload = {
+          instanceId: entry.instanceId!,
+          taskId: entry.taskId!,
+          from: entry.from!,
+          to: entry.to!,
+          event: entry.event!,
+          at: entry.at,
+          actor: entry.actor,
+          attempt: entry.attempt ?? 1,
+        };
+        if (entry.backfillId !== undefined) e.backfillId = entry.backfillId;
+        this.emitter.emit('transition', e);
+      } else if (entry.kind === 'command') {
+        const result = entry.result as ControlResult | { denied: true };
+        if (!('denied' in result)) this.emitter.emit('command', { ...result, actor: entry.actor });
+      } else {
+        this.emitter.emit('late_result', entry);
+      }
+    }
+  }
+
+  /** Facts for tests and tooling: what runs here now. */
+  get running(): number {
+    return this.runtime.runningCount;
+  }
+}
+
+function isExplicit(target: Target): boolean {
+  return 'instanceId' in target || 'instanceIds' in target;
+}

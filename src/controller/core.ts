@@ -1,0 +1,72 @@
+import { monotonicFactory } from 'ulid';
+import type { TimerHost } from '../clock.js';
+import type { StateMachine } from '../machine/machine.js';
+import type { TransitionEvent } from '../machine/transitions.js';
+import type { StateStore, VersionedWrite } from '../store/state-store.js';
+import type { AuditEntry, Instance, InstanceState, TaskDefinition } from '../types.js';
+
+/** The parts of a controller its runtime and command code share. Internal. */
+export interface Core {
+  readonly id: string;
+  readonly store: StateStore;
+  readonly machine: StateMachine;
+  readonly tasks: Map<string, TaskDefinition>;
+  readonly timers: TimerHost;
+  readonly leaseMs: number;
+  newId(): string;
+  now(): Date;
+}
+
+/** Who caused a transition, for its audit entry. */
+export interface TransitionMeta {
+  actor: string;
+  commandId?: string;
+  action?: string;
+  reason?: string;
+}
+
+/** A ULID source on the controller's clock; monotonic so that ids sort in creation order. */
+export function idFactory(now: () => number): () => string {
+  const next = monotonicFactory();
+  return () => next(now());
+}
+
+/**
+ * Build the write and the audit entry of one transition. The caller has already checked
+ * it against the table; this only shapes the data, so that every change looks alike.
+ */
+export function buildTransition(
+  core: Core,
+  instance: Instance | undefined,
+  next: Instance,
+  event: TransitionEvent,
+  meta: TransitionMeta,
+): { write: VersionedWrite<Instance>; entry: AuditEntry } {
+  const at = next.updatedAt;
+  const from: InstanceState | 'none' = instance?.state ?? 'none';
+  const entry: AuditEntry = {
+    id: core.newId(),
+    at,
+    actor: meta.actor,
+    kind: 'transition',
+    instanceId: next.id,
+    taskId: next.taskId,
+    from,
+    to: next.state,
+    event,
+    attempt: next.attempt,
+  };
+  if (next.backfillId !== undefined) entry.backfillId = next.backfillId;
+  if (meta.commandId !== undefined) entry.commandId = meta.commandId;
+  if (meta.action !== undefined) entry.action = meta.action;
+  if (meta.reason !== undefined) entry.reason = meta.reason;
+  return { write: { next, expectedVersion: instance?.version ?? 0 }, entry };
+}
+
+/** The instance after a transition: new state, bumped version, the patch applied. */
+export function advance(instance: Instance, to: InstanceState, patch: Partial<Instance>, at: string): Instance {
+  const next: Instance = { ...instance, ...patch, state: to, version: instance.version + 1, updatedAt: at };
+  // keep records free of explicit undefined fields, so that stores serialise them alike
+  for (const key of Object.keys(next) as (keyof Instance)[]) if (next[key] === undefined) delete next[key];
+  return next;
+}

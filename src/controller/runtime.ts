@@ -1,0 +1,612 @@
+import PQueue from 'p-queue';
+import { unrefTimer } from '../clock.js';
+import { isTaskControlError } from '../errors.js';
+import { PauseUnwind, type ExecutionContext, type Executor } from '../execution/executor.js';
+import type { TransitionEvent } from '../machine/transitions.js';
+import type { StoreNotice } from '../store/state-store.js';
+import type { AuditEntry, Instance, InstanceState } from '../types.js';
+import { advance, buildTransition, type Core, type TransitionMeta } from './core.js';
+
+/** One run of an executor for one instance, in this process. */
+class Run {
+  readonly abort = new AbortController();
+  pauseFlag = false;
+  unwound = false;
+  /** Set once the instance left this run's hands (forced pause, stop, timeout, lease lost). */
+  abandoned: string | undefined;
+  /** Set while this run commits its own outcome, so that its notice is not taken for a takeover. */
+  finishing = false;
+  checkpoint: unknown;
+  progress: { done: number; total?: number } | undefined;
+  timers: unknown[] = [];
+  readonly pauseListeners = new Set<() => void>();
+
+  constructor(
+    readonly instanceId: string,
+    readonly token: number,
+    public instance: Instance,
+  ) {
+    this.checkpoint = instance.checkpoint;
+  }
+
+  requestPause(): void {
+    if (this.pauseFlag) return;
+    this.pauseFlag = true;
+    for (const listener of this.pauseListeners) {
+      try {
+        listener();
+      } catch {
+        // a listener's failure must not keep the others from hearing the pause
+      }
+    }
+  }
+
+  abandon(reason: string): void {
+    if (this.abandoned !== undefined) return;
+    this.abandoned = reason;
+    this.abort.abort(new AbortReason(reason));
+  }
+}
+
+/** The `signal.reason` of an aborted run: `stop`, `force_pause`, `timeout`, `shutdown` or `lease_lost`. */
+export class AbortReason extends Error {
+  constructor(readonly kind: string) {
+    super(`aborted: ${kind}`);
+    this.name = 'AbortError';
+  }
+}
+
+/** Callbacks from the runtime to the controller. */
+export interface RuntimeHooks {
+  /** After an instance reached succeeded or skipped: release its downstream instances. */
+  released(instance: Instance): Promise<void>;
+  /** After an attempt failed for good (no retry left). */
+  failedForGood?(instance: Instance): Promise<void>;
+  progress(instance: Instance, done: number, total: number | undefined): void;
+  error(err: unknown, where: string): void;
+  heldTasks(): { tasks: string[]; groups: string[]; all: boolean; backfills: string[] };
+}
+
+const ACTIVE: ReadonlySet<InstanceState> = new Set(['running', 'pausing', 'stopping']);
+
+/**
+ * Dispatches queued instances to the executor, watches their runs (timeouts, grace
+ * periods, leases) and commits their outcomes. Every change still goes through the table.
+ */
+export class Runtime {
+  private readonly runs = new Map<string, Run>();
+  private readonly queue: PQueue;
+  private started = false;
+  private stopping = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private pumpScheduled = false;
+  private sweepHandle: unknown;
+  private readonly deadlineTimers = new Map<string, unknown>();
+
+  constructor(
+    private readonly core: Core,
+    private readonly executor: Executor | undefined,
+    private readonly concurrency: number,
+    private readonly hooks: RuntimeHooks,
+    private readonly pollMs: number,
+  ) {
+    this.queue = new PQueue({ concurrency });
+  }
+
+  get runningCount(): number {
+    return this.runs.size;
+  }
+
+  /** Ids of the instances this runtime is running. */
+  runningIds(): string[] {
+    return [...this.runs.keys()];
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
+    await this.sweep();
+    this.scheduleSweep();
+    this.schedulePump();
+  }
+
+  // -- dispatch ---------------------------------------------------------------------------
+
+  /** Ask for a dispatch round soon (coalesced). */
+  schedulePump(): void {
+    if (!this.started || this.stopping || !this.executor || this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        while (!this.stopping && this.runs.size < this.concurrency) {
+          const held = this.hooks.heldTasks();
+          if (held.all) break;
+          const free = this.concurrency - this.runs.size;
+          const candidates = await this.core.store.queued({
+            limit: free,
+            heldTasks: held.tasks,
+            heldGroups: held.groups,
+            heldBackfills: held.backfills,
+          });
+          if (candidates.length === 0) break;
+          let claimed = 0;
+          for (const candidate of candidates) {
+            if (this.stopping || this.runs.size >= this.concurrency) break;
+            if (await this.claim(candidate)) claimed++;
+          }
+          if (claimed === 0 && candidates.length < free) break;
+        }
+      } while (this.pumpAgain && !this.stopping);
+    } catch (err) {
+      this.hooks.error(err, 'dispatch');
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async claim(candidate: Instance): Promise<boolean> {
+    if (this.runs.has(candidate.id)) return false;
+    const outcome = this.core.machine.apply('start', {
+      instance: candidate,
+      task: this.core.tasks.get(candidate.taskId),
+      now: this.core.now(),
+    });
+    if (!outcome.ok) return false;
+    const now = this.core.now();
+    const token = (candidate.lease?.token ?? 0) + 1;
+    const next = advance(
+      candidate,
+      outcome.to,
+      {
+        lease: { owner: this.core.id, token, expiresAt: new Date(now.getTime() + this.core.leaseMs).toISOString() },
+        startedAt: now.toISOString(),
+        deadlineAt: undefined,
+      },
+      now.toISOString(),
+    );
+    const { write, entry } = buildTransition(this.core, candidate, next, 'start', { actor: `system:${this.core.id}` });
+    const run = new Run(candidate.id, token, next);
+    // registered before the commit, so that a pause arriving with the commit's notice finds it
+    this.runs.set(candidate.id, run);
+    try {
+      await this.core.store.commit({ instances: [write], audit: [entry] });
+    } catch (err) {
+      this.runs.delete(candidate.id);
+      if (isTaskControlError(err, 'CONFLICT')) return false;
+      throw err;
+    }
+    // a pause or takeover committed meanwhile reached the run through its notice already
+    void this.queue.add(() => this.execute(run, run.instance));
+    return true;
+  }
+
+  private context(run: Run, instance: Instance): ExecutionContext {
+    const runtime = this;
+    return {
+      instance,
+      params: instance.params,
+      logicalDate: instance.logicalDate,
+      attempt: instance.attempt,
+      checkpoint: instance.checkpoint,
+      signal: run.abort.signal,
+      pauseRequested: () => run.pauseFlag && run.abandoned === undefined,
+      pausePoint(checkpoint?: unknown): Promise<void> {
+        if (run.abort.signal.aborted) return Promise.reject(run.abort.signal.reason);
+        if (!run.pauseFlag) return Promise.resolve();
+        if (checkpoint !== undefined) run.checkpoint = checkpoint;
+        run.unwound = true;
+        return Promise.reject(new PauseUnwind());
+      },
+      saveCheckpoint(checkpoint: unknown): void {
+        run.checkpoint = checkpoint;
+      },
+      progress(done: number, total?: number): void {
+        run.progress = total === undefined ? { done } : { done, total };
+        runtime.hooks.progress(run.instance, done, total);
+      },
+      onPauseRequested(listener: () => void): () => void {
+        run.pauseListeners.add(listener);
+        if (run.pauseFlag) queueMicrotask(listener);
+        return () => run.pauseListeners.delete(listener);
+      },
+    };
+  }
+
+  private async execute(run: Run, instance: Instance): Promise<void> {
+    const task = this.core.tasks.get(instance.taskId);
+    if (task?.timeoutMs !== undefined) {
+      run.timers.push(this.core.timers.setTimeout(() => void this.timeout(run), task.timeoutMs));
+    }
+    let outcome: { kind: 'ok'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'unwound' };
+    try {
+      if (run.abandoned) throw run.abort.signal.reason;
+      const value = await this.executor!.execute(this.context(run, instance));
+      outcome = run.unwound ? { kind: 'unwound' } : { kind: 'ok', value };
+    } catch (error) {
+      outcome = run.unwound || error instanceof PauseUnwind ? { kind: 'unwound' } : { kind: 'error', error };
+    }
+    for (const timer of run.timers) this.core.timers.clearTimeout(timer);
+    try {
+      await this.finish(run, outcome);
+    } catch (err) {
+      this.hooks.error(err, 'finish');
+    } finally {
+      if (this.runs.get(run.instanceId) === run) this.runs.delete(run.instanceId);
+      this.schedulePump();
+    }
+  }
+
+  private async lateResult(run: Run, outcome: { kind: string; value?: unknown; error?: unknown }): Promise<void> {
+    const instance = run.instance;
+    const entry: AuditEntry = {
+      id: this.core.newId(),
+      at: this.core.now().toISOString(),
+      actor: `system:${this.core.id}`,
+      kind: 'late_result',
+      instanceId: instance.id,
+      taskId: instance.taskId,
+      attempt: instance.attempt,
+      reason: run.abandoned ?? 'superseded',
+      result:
+        outcome.kind === 'ok'
+          ? { outcome: 'succeeded', value: safeValue(outcome.value) }
+          : outcome.kind === 'error'
+            ? { outcome: 'failed', error: describeError(outcome.error) }
+            : { outcome: 'paused' },
+    };
+    if (instance.backfillId !== undefined) entry.backfillId = instance.backfillId;
+    await this.core.store.commit({ audit: [entry] });
+  }
+
+  private async finish(
+    run: Run,
+    outcome: { kind: 'ok'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'unwound' },
+  ): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      if (run.abandoned) return this.lateResult(run, outcome);
+      const current = await this.core.store.getInstance(run.instanceId);
+      if (!current || current.lease?.token !== run.token || !ACTIVE.has(current.state)) {
+        run.abandoned ??= 'superseded';
+        return this.lateResult(run, outcome);
+      }
+      const now = this.core.now();
+      const at = now.toISOString();
+      const task = this.core.tasks.get(current.taskId);
+      let event: TransitionEvent;
+      const patch: Partial<Instance> = { lease: undefined, deadlineAt: undefined, progress: run.progress ?? current.progress };
+      if (run.checkpoint !== undefined) patch.checkpoint = run.checkpoint;
+      if (current.state === 'stopping') {
+        event = 'exited';
+        patch.endedAt = at;
+      } else if (outcome.kind === 'unwound') {
+        event = current.state === 'pausing' ? 'pause_point' : 'force_pause';
+      } else if (outcome.kind === 'ok') {
+        event = 'succeed';
+        patch.result = safeValue(outcome.value);
+        patch.checkpoint = undefined;
+        patch.endedAt = at;
+      } else {
+        event = 'fail';
+        patch.error = describeError(outcome.error);
+        patch.endedAt = at;
+        if (current.attempt < (task?.maxAttempts ?? 1)) {
+          patch.retryAt = new Date(now.getTime() + (task?.retryDelayMs ?? 0)).toISOString();
+        }
+      }
+      const verdict = this.core.machine.apply(event, { instance: current, task, now });
+      if (!verdict.ok) {
+        run.abandoned ??= verdict.code;
+        return this.lateResult(run, outcome);
+      }
+      const next = advance(current, verdict.to, patch, at);
+      const { write, entry } = buildTransition(this.core, current, next, event, { actor: 'system:executor' });
+      if (outcome.kind === 'ok' && event === 'succeed') entry.result = next.result;
+      run.finishing = true;
+      try {
+        await this.core.store.commit({ instances: [write], audit: [entry] });
+      } catch (err) {
+        run.finishing = false;
+        if (isTaskControlError(err, 'CONFLICT') && tries < 50) continue;
+        throw err;
+      }
+      await this.afterSettled(next);
+      return;
+    }
+  }
+
+  /** What follows an instance settling: releasing downstream work, scheduling a retry. */
+  async afterSettled(instance: Instance): Promise<void> {
+    if (instance.state === 'succeeded' || instance.state === 'skipped') {
+      await this.hooks.released(instance);
+    } else if (instance.state === 'failed') {
+      if (instance.retryAt !== undefined) {
+        const delay = Date.parse(instance.retryAt) - this.core.timers.now();
+        if (delay <= 0) await this.retry(instance.id);
+        else this.core.timers.setTimeout(() => void this.retry(instance.id).catch((e) => this.hooks.error(e, 'retry')), delay);
+      } else {
+        await this.hooks.failedForGood?.(instance);
+      }
+    }
+  }
+
+  /** Move a failed instance whose retry is due back to queued with attempt + 1. */
+  async retry(instanceId: string): Promise<void> {
+    for (let tries = 0; tries < 20; tries++) {
+      const current = await this.core.store.getInstance(instanceId);
+      if (!current || current.state !== 'failed' || current.retryAt === undefined) return;
+      const now = this.core.now();
+      if (Date.parse(current.retryAt) > now.getTime()) return;
+      const task = this.core.tasks.get(current.taskId);
+      const verdict = this.core.machine.apply('retry', { instance: current, task, now });
+      if (!verdict.ok) return;
+      const next = advance(
+        current,
+        verdict.to,
+        { attempt: current.attempt + 1, retryAt: undefined, error: undefined, endedAt: undefined, progress: undefined },
+        now.toISOString(),
+      );
+      const { write, entry } = buildTransition(this.core, current, next, 'retry', {
+        actor: 'system:retry',
+        reason: `attempt ${current.attempt} failed: ${current.error?.code ?? 'error'}`,
+      });
+      try {
+        await this.core.store.commit({ instances: [write], audit: [entry] });
+        return;
+      } catch (err) {
+        if (!isTaskControlError(err, 'CONFLICT')) throw err;
+      }
+    }
+  }
+
+  private async timeout(run: Run): Promise<void> {
+    try {
+      await this.transitionIf(run.instanceId, ['running', 'pausing'], 'timeout', 'system:timeout', (current) => {
+        const task = this.core.tasks.get(current.taskId);
+        const now = this.core.now();
+        return {
+          lease: undefined,
+          deadlineAt: undefined,
+          endedAt: now.toISOString(),
+          error: { code: 'TIMEOUT', message: `attempt ${current.attempt} ran longer than timeoutMs ${task?.timeoutMs}` },
+          retryAt:
+            current.attempt < (task?.maxAttempts ?? 1)
+              ? new Date(now.getTime() + (task?.retryDelayMs ?? 0)).toISOString()
+              : undefined,
+        };
+      }, run.token);
+    } catch (err) {
+      this.hooks.error(err, 'timeout');
+    }
+  }
+
+  /**
+   * Apply `event` to an instance if it is in one of `states` (and, if given, still held
+   * under lease `token`). Re-reads and retries on a lost race. Returns the new instance.
+   */
+  async transitionIf(
+    instanceId: string,
+    states: InstanceState[],
+    event: TransitionEvent,
+    actor: string,
+    patch: (current: Instance) => Partial<Instance>,
+    token?: number,
+    meta: Partial<TransitionMeta> = {},
+  ): Promise<Instance | undefined> {
+    for (let tries = 0; tries < 50; tries++) {
+      const current = await this.core.store.getInstance(instanceId);
+      if (!current || !states.includes(current.state)) return undefined;
+      if (token !== undefined && current.lease?.token !== token) return undefined;
+      const now = this.core.now();
+      const task = this.core.tasks.get(current.taskId);
+      const verdict = this.core.machine.apply(event, { instance: current, task, now });
+      if (!verdict.ok) return undefined;
+      const next = advance(current, verdict.to, patch(current), now.toISOString());
+      const { write, entry } = buildTransition(this.core, current, next, event, { ...meta, actor });
+      try {
+        await this.core.store.commit({ instances: [write], audit: [entry] });
+      } catch (err) {
+        if (isTaskControlError(err, 'CONFLICT')) continue;
+        throw err;
+      }
+      await this.afterSettled(next);
+      return next;
+    }
+    return undefined;
+  }
+
+  // -- reacting to commits (ours and other processes') -------------------------------------
+
+  /** Called for every store notice: turn committed states into signals for local runs. */
+  onNotice(notice: StoreNotice): void {
+    let queued = false;
+    for (const instance of notice.instances) {
+      if (instance.state === 'queued') queued = true;
+      const run = this.runs.get(instance.id);
+      if (!run || run.finishing) continue;
+      if (instance.lease?.token !== run.token || !ACTIVE.has(instance.state)) {
+        run.abandon(abandonReason(instance));
+        continue;
+      }
+      run.instance = instance;
+      if (instance.state === 'pausing') {
+        run.requestPause();
+      } else if (instance.state === 'running') {
+        run.pauseFlag = false;
+      } else if (instance.state === 'stopping' && !run.abort.signal.aborted) {
+        run.abort.abort(new AbortReason('stop'));
+      }
+      this.watchDeadline(instance);
+    }
+    if (queued) this.schedulePump();
+  }
+
+  private watchDeadline(instance: Instance): void {
+    const existing = this.deadlineTimers.get(instance.id);
+    if (existing !== undefined) {
+      this.core.timers.clearTimeout(existing);
+      this.deadlineTimers.delete(instance.id);
+    }
+    if (instance.deadlineAt === undefined) return;
+    const delay = Math.max(0, Date.parse(instance.deadlineAt) - this.core.timers.now());
+    this.deadlineTimers.set(
+      instance.id,
+      this.core.timers.setTimeout(() => {
+        this.deadlineTimers.delete(instance.id);
+        void this.enforceDeadline(instance.id).catch((err) => this.hooks.error(err, 'deadline'));
+      }, delay),
+    );
+  }
+
+  /** A pausing or stopping instance whose deadline passed is forced to paused or stopped. */
+  async enforceDeadline(instanceId: string): Promise<void> {
+    const current = await this.core.store.getInstance(instanceId);
+    if (!current?.deadlineAt || Date.parse(current.deadlineAt) > this.core.timers.now()) return;
+    if (current.state === 'pausing') {
+      await this.transitionIf(instanceId, ['pausing'], 'force_pause', 'system:grace', (c) => ({
+        lease: undefined,
+        deadlineAt: undefined,
+        checkpoint: this.runs.get(instanceId)?.checkpoint ?? c.checkpoint,
+      }), undefined, { reason: 'graceMs passed without a pause point' });
+    } else if (current.state === 'stopping') {
+      await this.transitionIf(instanceId, ['stopping'], 'abandon', 'system:grace', (c) => ({
+        lease: undefined,
+        deadlineAt: undefined,
+        endedAt: this.core.now().toISOString(),
+        checkpoint: this.runs.get(instanceId)?.checkpoint ?? c.checkpoint,
+      }), undefined, { reason: 'graceMs passed before the executor exited' });
+    }
+  }
+
+  // -- housekeeping: leases, deadlines, retries, recovery ---------------------------------
+
+  private scheduleSweep(): void {
+    if (!this.started || this.stopping) return;
+    this.sweepHandle = this.core.timers.setTimeout(() => {
+      void this.sweep()
+        .catch((err) => this.hooks.error(err, 'sweep'))
+        .finally(() => this.scheduleSweep());
+    }, this.pollMs);
+    unrefTimer(this.sweepHandle);
+  }
+
+  /** One round of housekeeping; also what `start()` runs first (recovery). */
+  async sweep(): Promise<void> {
+    const now = this.core.now();
+    const iso = now.toISOString();
+    if (this.runs.size > 0) {
+      const kept = await this.core.store.renewLeases(
+        this.core.id,
+        [...this.runs.keys()],
+        new Date(now.getTime() + this.core.leaseMs).toISOString(),
+      );
+      const keptSet = new Set(kept);
+      for (const run of this.runs.values()) if (!keptSet.has(run.instanceId) && !run.finishing) run.abandon('lease_lost');
+    }
+    for (const instance of await this.core.store.expiredDeadlines(iso, 500)) await this.enforceDeadline(instance.id);
+    for (const instance of await this.core.store.expiredLeases(iso, 500)) {
+      if (this.runs.has(instance.id)) continue;
+      await this.recover(instance);
+    }
+    for (const instance of await this.core.store.dueRetries(iso, 500)) await this.retry(instance.id);
+    this.schedulePump();
+  }
+
+  /** Finish what a controller that is gone left running (API.md, Recovery). */
+  private async recover(instance: Instance, actor = 'system:recovery', reason?: string): Promise<void> {
+    const why = reason ?? `lease of ${instance.lease?.owner ?? 'an unknown owner'} expired`;
+    const task = this.core.tasks.get(instance.taskId);
+    const endedAt = this.core.now().toISOString();
+    if (instance.state === 'stopping') {
+      await this.transitionIf(instance.id, ['stopping'], 'recover', actor, () => ({ lease: undefined, deadlineAt: undefined, endedAt }), instance.lease?.token, { reason: why });
+    } else if (instance.state === 'pausing') {
+      await this.transitionIf(instance.id, ['pausing'], 'recover', actor, () => ({ lease: undefined, deadlineAt: undefined }), instance.lease?.token, { reason: why });
+    } else if (instance.state === 'running') {
+      if (instance.attempt < (task?.maxAttempts ?? 1)) {
+        await this.transitionIf(instance.id, ['running'], 'requeue', actor, (c) => ({
+          lease: undefined,
+          attempt: c.attempt + 1,
+          progress: undefined,
+          startedAt: undefined,
+        }), instance.lease?.token, { reason: why });
+      } else {
+        await this.transitionIf(instance.id, ['running'], 'recover_fail', actor, () => ({
+          lease: undefined,
+          endedAt,
+          error: { code: 'ABANDONED', message: `attempt ${instance.attempt} was lost: ${why}` },
+        }), instance.lease?.token, { reason: why });
+      }
+    }
+  }
+
+  /** Stop dispatching; wait up to `graceMs` for runs; then abort the rest and hand them back. */
+  async shutdown(graceMs: number): Promise<void> {
+    if (!this.started) return;
+    this.stopping = true;
+    if (this.sweepHandle !== undefined) this.core.timers.clearTimeout(this.sweepHandle);
+    for (const timer of this.deadlineTimers.values()) this.core.timers.clearTimeout(timer);
+    this.deadlineTimers.clear();
+    const idle = this.queue.onIdle();
+    if (this.runs.size > 0 && graceMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
+    const left = [...this.runs.values()];
+    for (const run of left) {
+      run.abandon('shutdown');
+      const current = await this.core.store.getInstance(run.instanceId);
+      if (current && current.lease?.token === run.token) {
+        await this.recover(current, `system:${this.core.id}`, 'the controller shut down').catch((err) => this.hooks.error(err, 'shutdown'));
+      }
+    }
+    await Promise.race([this.queue.onIdle(), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    this.started = false;
+  }
+}
+
+function abandonReason(instance: Instance): string {
+  switch (instance.state) {
+    case 'paused':
+      return 'force_pause';
+    case 'stopped':
+      return 'stop';
+    case 'failed':
+      return instance.error?.code === 'TIMEOUT' ? 'timeout' : 'failed';
+    default:
+      return 'lease_lost';
+  }
+}
+
+/** An error as the audit trail and the instance keep it. */
+export function describeError(error: unknown): { code: string; message: string } {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { code: typeof code === 'string' && code ? code : 'EXECUTOR_ERROR', message: error.message };
+  }
+  return { code: 'EXECUTOR_ERROR', message: typeof error === 'string' ? error : JSON.stringify(error) ?? String(error) };
+}
+
+/** A value safe to keep in a store (JSON-able); anything else is described instead. */
+function safeValue(value: unknown): unknown {
+  if (value === undefined || value === null) return value;
+  try {
+    return JSON.parse(JSON.stringify(value)) as unknown;
+  } catch {
+    return String(value);
+  }
+}

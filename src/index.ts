@@ -1,0 +1,35 @@
+// Public surface of `taskctl`: what shared/API.md names, plus the types around it.
+export { TaskController, normalizeLogicalDate } from './controller/controller.js';
+export type {
+  TaskControllerOptions,
+  SubmitOptions,
+  WaitForOptions,
+  ControllerEvents,
+  ProgressEvent,
+  LateResultEvent,
+} from './controller/controller.js';
+export { AbortReason } from './controller/runtime.js';
+export { TaskControlError, isTaskControlError } from './errors.js';
+export type { ErrorCode, ValidationIssue } from './errors.js';
+export { TRANSITIONS } from './machine/transitions.js';
+export type { TransitionRow, TransitionEvent } from './machine/transitions.js';
+export { StateMachine, BUILTIN_GUARDS, COMMAND_EVENTS, findTransition } from './machine/machine.js';
+export type { Guard, GuardContext, GuardVerdict, HostGuard, ApplyOutcome } from './machine/machine.js';
+export { MemoryStateStore } from './store/memory-store.js';
+export type {
+  StateStore,
+  StoreNotice,
+  CommitBatch,
+  VersionedWrite,
+  InstanceQuery,
+  QueuedQuery,
+  AuditQuery,
+  HeldScope,
+  CommandRecord,
+  BackfillRecord,
+} from './store/state-store.js';
+export { FunctionExecutor, PauseUnwind } from './execution/executor.js';
+export type { Executor, ExecutionContext, TaskHandler } from './execution/executor.js';
+export type { TimerHost } from './clock.js';
+export { INSTANCE_STATES, TERMINAL_STATES, isTerminal } from './types.js';
+export type * from './types.js';

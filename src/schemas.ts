@@ -1,0 +1,147 @@
+import { z } from 'zod';
+import { TaskControlError } from './errors.js';
+import { INSTANCE_STATES } from './types.js';
+
+// One zod schema per public input. Types in types.ts are the documented shapes; these
+// schemas are what the boundary checks, and the HTTP layer reuses them.
+
+const id = z.string().min(1, 'must not be empty').max(512);
+const params = z.record(z.string(), z.unknown());
+const nonNegInt = z.number().int().min(0);
+const positiveInt = z.number().int().min(1);
+const isoDate = z
+  .union([z.string(), z.date()])
+  .refine((v) => !Number.isNaN(new Date(v).getTime()), { message: 'must be a parsable ISO 8601 date' });
+
+export const stateSchema = z.enum(INSTANCE_STATES as [string, ...string[]]);
+
+export const scheduleSchema = z.union([
+  z.object({ cron: z.string().min(1), timezone: z.string().optional() }).strict(),
+  z.object({ every: z.string().min(1), timezone: z.string().optional() }).strict(),
+]);
+
+export const taskDefinitionSchema = z
+  .object({
+    id,
+    group: id.optional(),
+    schedule: scheduleSchema.optional(),
+    dependsOn: z.array(id).optional(),
+    defaultParams: params.optional(),
+    timeoutMs: positiveInt.optional(),
+    maxAttempts: positiveInt.optional(),
+    retryDelayMs: nonNegInt.optional(),
+    pauseAfterFailures: positiveInt.optional(),
+  })
+  .strict();
+
+export const targetSchema = z.union([
+  z.object({ instanceId: id }).strict(),
+  z.object({ instanceIds: z.array(id).min(1, 'must name at least one instance') }).strict(),
+  z.object({ taskId: id }).strict(),
+  z.object({ group: id }).strict(),
+  z.object({ backfillId: id }).strict(),
+  z.object({ all: z.literal(true) }).strict(),
+]);
+
+const commandOptions = {
+  actor: id.optional(),
+  reason: z.string().max(10_000).optional(),
+  idempotencyKey: id.optional(),
+  dryRun: z.boolean().optional(),
+};
+
+export const pauseOptionsSchema = z
+  .object({ ...commandOptions, mode: z.enum(['graceful', 'force']).optional(), graceMs: positiveInt.optional() })
+  .strict();
+
+export const resumeOptionsSchema = z
+  .object({
+    ...commandOptions,
+    strategy: z.enum(['continue', 'restart', 'skip']).optional(),
+    params: params.optional(),
+  })
+  .strict();
+
+export const stopOptionsSchema = z
+  .object({ ...commandOptions, force: z.boolean().optional(), graceMs: nonNegInt.optional() })
+  .strict();
+
+export const rerunOptionsSchema = z
+  .object({
+    ...commandOptions,
+    params: params.optional(),
+    downstream: z.boolean().optional(),
+    onlyFailed: z.boolean().optional(),
+  })
+  .strict();
+
+export const submitOptionsSchema = z
+  .object({
+    params: params.optional(),
+    logicalDate: isoDate.optional(),
+    actor: id.optional(),
+  })
+  .strict();
+
+export const listFilterSchema = z
+  .object({
+    taskId: id.optional(),
+    group: id.optional(),
+    state: z.union([stateSchema, z.array(stateSchema)]).optional(),
+    backfillId: id.optional(),
+    limit: z.number().int().min(1).max(10_000).optional(),
+    cursor: z.string().optional(),
+  })
+  .strict();
+
+export const auditFilterSchema = z
+  .object({
+    instanceId: id.optional(),
+    commandId: id.optional(),
+    actor: id.optional(),
+    action: id.optional(),
+    taskId: id.optional(),
+    backfillId: id.optional(),
+    kind: z.enum(['command', 'transition', 'late_result']).optional(),
+    since: isoDate.optional(),
+    until: isoDate.optional(),
+    limit: positiveInt.optional(),
+  })
+  .strict();
+
+export const waitForOptionsSchema = z
+  .object({ states: z.array(stateSchema).min(1).optional(), timeoutMs: positiveInt.optional() })
+  .strict();
+
+export const shutdownOptionsSchema = z.object({ graceMs: nonNegInt.optional() }).strict();
+
+export const controllerOptionsSchema = z
+  .object({
+    store: z.custom<object>((v) => typeof v === 'object' && v !== null, 'must be a StateStore').optional(),
+    executor: z
+      .custom<object>((v) => typeof v === 'object' && v !== null && typeof (v as { execute?: unknown }).execute === 'function', 'must have an execute(ctx) method')
+      .optional(),
+    concurrency: positiveInt.optional(),
+    authorize: z.custom<(...a: unknown[]) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),
+    clock: z.custom<() => Date>((v) => typeof v === 'function', 'must be a function returning a Date').optional(),
+    timers: z.custom<object>((v) => typeof v === 'object' && v !== null, 'must be a TimerHost').optional(),
+    leaseMs: positiveInt.optional(),
+    environment: id.optional(),
+    controllerId: id.optional(),
+    guards: z.array(z.custom<object>((v) => typeof v === 'object' && v !== null)).optional(),
+    pollMs: positiveInt.optional(),
+  })
+  .passthrough();
+
+/** Validate `value` against `schema`; throw `VALIDATION` naming the field (prefixed by `what`) otherwise. */
+export function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({
+    path: [what, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+    message: issue.message,
+    code: issue.code,
+  }));
+  const first = issues[0];
+  throw new TaskControlError('VALIDATION', `${first.path.join('.')}: ${first.message}`, { issues });
+}

@@ -1,0 +1,312 @@
+import { TaskControlError } from '../errors.js';
+import { INSTANCE_STATES, type AuditEntry, type Instance, type InstanceState, type Page } from '../types.js';
+import type {
+  AuditQuery,
+  BackfillRecord,
+  CommandRecord,
+  CommitBatch,
+  HeldScope,
+  InstanceQuery,
+  QueuedQuery,
+  StateStore,
+  StoreNotice,
+} from './state-store.js';
+
+function asSet<T>(value: T | T[] | undefined): Set<T> | undefined {
+  if (value === undefined) return undefined;
+  return new Set(Array.isArray(value) ? value : [value]);
+}
+
+export function emptyCounts(): Record<InstanceState, number> {
+  const counts = {} as Record<InstanceState, number>;
+  for (const state of INSTANCE_STATES) counts[state] = 0;
+  return counts;
+}
+
+/** True when an audit entry matches a query (shared by stores that filter in memory). */
+export function auditMatches(entry: AuditEntry, q: AuditQuery): boolean {
+  if (q.commandId !== undefined && entry.commandId !== q.commandId) return false;
+  if (q.actor !== undefined && entry.actor !== q.actor) return false;
+  if (q.action !== undefined && entry.action !== q.action) return false;
+  if (q.kind !== undefined && entry.kind !== q.kind) return false;
+  if (q.since !== undefined && entry.at < q.since) return false;
+  if (q.until !== undefined && entry.at >= q.until) return false;
+  if (q.afterId !== undefined && entry.id <= q.afterId) return false;
+  if (q.instanceId !== undefined && entry.instanceId !== q.instanceId && !entry.instanceIds?.includes(q.instanceId)) return false;
+  if (q.taskId !== undefined && entry.taskId !== q.taskId && !entry.taskIds?.includes(q.taskId)) return false;
+  if (q.backfillId !== undefined && entry.backfillId !== q.backfillId && !entry.backfillIds?.includes(q.backfillId)) return false;
+  return true;
+}
+
+/**
+ * The embedded default store: everything in this process's memory, gone when it exits.
+ * Several controllers in one process may share one instance, and then control each
+ * other's instances exactly as controllers on a shared PostgreSQL store do.
+ */
+export class MemoryStateStore implements StateStore {
+  private readonly instances = new Map<string, Instance>();
+  /** Ids in creation order (ULIDs are monotonic, so this is also id order). */
+  private readonly order: string[] = [];
+  private readonly byState = new Map<InstanceState, Set<string>>(INSTANCE_STATES.map((s) => [s, new Set<string>()]));
+  private readonly byDate = new Map<string, string>();
+  private readonly audit: AuditEntry[] = [];
+  private readonly auditByInstance = new Map<string, AuditEntry[]>();
+  private readonly scopes = new Map<string, HeldScope>();
+  private readonly commands = new Map<string, CommandRecord>();
+  private readonly commandKeys = new Map<string, string>();
+  private readonly backfills = new Map<string, BackfillRecord>();
+  private readonly listeners = new Set<(notice: StoreNotice) => void>();
+  private readonly pending: StoreNotice[] = [];
+  private delivering = false;
+
+  async getInstance(id: string): Promise<Instance | undefined> {
+    return this.instances.get(id);
+  }
+
+  async findInstance(taskId: string, logicalDate: string): Promise<Instance | undefined> {
+    const id = this.byDate.get(`${taskId}\u0000${logicalDate}`);
+    return id === undefined ? undefined : this.instances.get(id);
+  }
+
+  private matches(q: InstanceQuery): (i: Instance) => boolean {
+    const tasks = asSet(q.taskId);
+    const groups = asSet(q.group);
+    const states = asSet(q.state);
+    return (i) =>
+      (!tasks || tasks.has(i.taskId)) &&
+      (!groups || (i.group !== undefined && groups.has(i.group))) &&
+      (!states || states.has(i.state)) &&
+      (q.backfillId === undefined || i.backfillId === q.backfillId) &&
+      (q.logicalDate === undefined || i.logicalDate === q.logicalDate);
+  }
+
+  private candidates(q: InstanceQuery): Iterable<string> {
+    if (q.ids) return [...new Set(q.ids)].sort();
+    const states = asSet(q.state);
+    if (states && states.size < INSTANCE_STATES.length) {
+      const ids: string[] = [];
+      for (const s of states) for (const id of this.byState.get(s) ?? []) ids.push(id);
+      return ids.sort();
+    }
+    return this.order;
+  }
+
+  async listInstances(q: InstanceQuery): Promise<Page<Instance>> {
+    const limit = q.limit ?? 100;
+    const match = this.matches(q);
+    const items: Instance[] = [];
+    let more = false;
+    for (const id of this.candidates(q)) {
+      if (q.cursor !== undefined && id <= q.cursor) continue;
+      const instance = this.instances.get(id);
+      if (!instance || !match(instance)) continue;
+      if (items.length === limit) {
+        more = true;
+        break;
+      }
+      items.push(instance);
+    }
+    return more ? { items, cursor: items[items.length - 1].id } : { items };
+  }
+
+  async countInstances(q: Omit<InstanceQuery, 'limit' | 'cursor'>): Promise<Record<InstanceState, number>> {
+    const counts = emptyCounts();
+    const match = this.matches(q);
+    for (const id of this.candidates(q)) {
+      const instance = this.instances.get(id);
+      if (instance && match(instance)) counts[instance.state]++;
+    }
+    return counts;
+  }
+
+  async queued(q: QueuedQuery): Promise<Instance[]> {
+    const heldTasks = new Set(q.heldTasks);
+    const heldGroups = new Set(q.heldGroups);
+    const heldBackfills = new Set(q.heldBackfills);
+    const out: Instance[] = [];
+    for (const id of this.byState.get('queued')!) {
+      if (out.length >= q.limit) break;
+      const i = this.instances.get(id)!;
+      if (heldTasks.has(i.taskId)) continue;
+      if (i.group !== undefined && heldGroups.has(i.group)) continue;
+      if (i.backfillId !== undefined && heldBackfills.has(i.backfillId)) continue;
+      out.push(i);
+    }
+    return out;
+  }
+
+  private scan(states: InstanceState[], limit: number, due: (i: Instance) => boolean): Instance[] {
+    const out: Instance[] = [];
+    for (const state of states) {
+      for (const id of this.byState.get(state)!) {
+        const i = this.instances.get(id)!;
+        if (due(i)) out.push(i);
+        if (out.length >= limit) return out;
+      }
+    }
+    return out;
+  }
+
+  async expiredLeases(now: string, limit: number): Promise<Instance[]> {
+    return this.scan(['running', 'pausing', 'stopping'], limit, (i) => !i.lease || i.lease.expiresAt < now);
+  }
+
+  async expiredDeadlines(now: string, limit: number): Promise<Instance[]> {
+    return this.scan(['pausing', 'stopping'], limit, (i) => i.deadlineAt !== undefined && i.deadlineAt <= now);
+  }
+
+  async dueRetries(now: string, limit: number): Promise<Instance[]> {
+    return this.scan(['failed'], limit, (i) => i.retryAt !== undefined && i.retryAt <= now);
+  }
+
+  async renewLeases(owner: string, instanceIds: string[], expiresAt: string): Promise<string[]> {
+    const kept: string[] = [];
+    for (const id of instanceIds) {
+      const i = this.instances.get(id);
+      if (!i?.lease || i.lease.owner !== owner) continue;
+      this.instances.set(id, { ...i, lease: { ...i.lease, expiresAt } });
+      kept.push(id);
+    }
+    return kept;
+  }
+
+  async commit(batch: CommitBatch): Promise<void> {
+    this.check(batch);
+    const notice: StoreNotice = { instances: [], audit: batch.audit ?? [], scopesChanged: false, backfills: [], commands: [] };
+    for (const { next } of batch.instances ?? []) {
+      const prev = this.instances.get(next.id);
+      if (prev) {
+        if (prev.state !== next.state) {
+          this.byState.get(prev.state)!.delete(next.id);
+          this.byState.get(next.state)!.add(next.id);
+        }
+      } else {
+        this.order.push(next.id);
+        this.byState.get(next.state)!.add(next.id);
+        if (next.logicalDate !== undefined) this.byDate.set(`${next.taskId}\u0000${next.logicalDate}`, next.id);
+      }
+      this.instances.set(next.id, next);
+      notice.instances.push(next);
+    }
+    for (const entry of batch.audit ?? []) {
+      this.audit.push(entry);
+      const ids = entry.instanceIds ?? (entry.instanceId !== undefined ? [entry.instanceId] : []);
+      for (const id of ids) {
+        let list = this.auditByInstance.get(id);
+        if (!list) this.auditByInstance.set(id, (list = []));
+        list.push(entry);
+      }
+    }
+    for (const scope of batch.holdScopes ?? []) {
+      this.scopes.set(scope.id, scope);
+      notice.scopesChanged = true;
+    }
+    for (const id of batch.releaseScopes ?? []) notice.scopesChanged = this.scopes.delete(id) || notice.scopesChanged;
+    for (const { next } of batch.commands ?? []) {
+      this.commands.set(next.id, next);
+      if (next.idempotencyKey !== undefined) this.commandKeys.set(next.idempotencyKey, next.id);
+      notice.commands.push(next);
+    }
+    for (const { next } of batch.backfills ?? []) {
+      this.backfills.set(next.id, next);
+      notice.backfills.push(next);
+    }
+    this.notify(notice);
+  }
+
+  private check(batch: CommitBatch): void {
+    const conflict = (message: string, id: string) => new TaskControlError('CONFLICT', message, { details: { id } });
+    const seenDates = new Set<string>();
+    for (const { next, expectedVersion } of batch.instances ?? []) {
+      const prev = this.instances.get(next.id);
+      const actual = prev?.version ?? 0;
+      if (actual !== expectedVersion) {
+        throw conflict(`instance ${next.id} is at version ${actual}, expected ${expectedVersion}`, next.id);
+      }
+      if (!prev && next.logicalDate !== undefined) {
+        const key = `${next.taskId}\u0000${next.logicalDate}`;
+        if (this.byDate.has(key) || seenDates.has(key)) {
+          throw conflict(`task ${next.taskId} already has an instance for ${next.logicalDate}`, next.id);
+        }
+        seenDates.add(key);
+      }
+    }
+    for (const { next, expectedVersion } of batch.commands ?? []) {
+      const actual = this.commands.get(next.id)?.version ?? 0;
+      if (actual !== expectedVersion) throw conflict(`command ${next.id} is at version ${actual}, expected ${expectedVersion}`, next.id);
+      if (expectedVersion === 0 && next.idempotencyKey !== undefined && this.commandKeys.has(next.idempotencyKey)) {
+        throw conflict(`idempotency key ${next.idempotencyKey} was already used`, next.id);
+      }
+    }
+    for (const { next, expectedVersion } of batch.backfills ?? []) {
+      const actual = this.backfills.get(next.id)?.version ?? 0;
+      if (actual !== expectedVersion) throw conflict(`backfill ${next.id} is at version ${actual}, expected ${expectedVersion}`, next.id);
+    }
+  }
+
+  private notify(notice: StoreNotice): void {
+    if (this.listeners.size === 0) return;
+    this.pending.push(notice);
+    if (this.delivering) return;
+    this.delivering = true;
+    try {
+      for (let n = this.pending.shift(); n; n = this.pending.shift()) {
+        for (const listener of this.listeners) {
+          try {
+            listener(n);
+          } catch (err) {
+            queueMicrotask(() => {
+              throw err;
+            });
+          }
+        }
+      }
+    } finally {
+      this.delivering = false;
+    }
+  }
+
+  async queryAudit(q: AuditQuery): Promise<AuditEntry[]> {
+    const source = q.instanceId !== undefined ? (this.auditByInstance.get(q.instanceId) ?? []) : this.audit;
+    const out = source.filter((e) => auditMatches(e, q));
+    return q.limit !== undefined && out.length > q.limit ? out.slice(out.length - q.limit) : out;
+  }
+
+  async listScopes(): Promise<HeldScope[]> {
+    return [...this.scopes.values()];
+  }
+
+  async getCommand(id: string): Promise<CommandRecord | undefined> {
+    return this.commands.get(id);
+  }
+
+  async findCommandByKey(key: string): Promise<CommandRecord | undefined> {
+    const id = this.commandKeys.get(key);
+    return id === undefined ? undefined : this.commands.get(id);
+  }
+
+  async listCommands(q: { status?: CommandRecord['status'][]; limit?: number }): Promise<CommandRecord[]> {
+    const out = [...this.commands.values()].filter((c) => !q.status || q.status.includes(c.status));
+    out.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return q.limit !== undefined ? out.slice(0, q.limit) : out;
+  }
+
+  async getBackfill(id: string): Promise<BackfillRecord | undefined> {
+    return this.backfills.get(id);
+  }
+
+  async listBackfills(q: { taskId?: string; state?: BackfillRecord['state'][] }): Promise<BackfillRecord[]> {
+    return [...this.backfills.values()].filter(
+      (b) => (q.taskId === undefined || b.taskId === q.taskId) && (!q.state || q.state.includes(b.state)),
+    );
+  }
+
+  subscribe(listener: (notice: StoreNotice) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+}
