@@ -84,9 +84,13 @@ function decide(action: ControlAction, instance: Instance, ctx: PlanContext): { 
       switch (instance.state) {
         case 'paused': {
           const params = o.params ? { ...instance.params, ...(o.params as Record<string, unknown>) } : instance.params;
-          if (o.strategy === 'skip') return { event: 'skip', patch: { params, endedAt: ctx.now.toISOString() } };
+          // an executor suspended in place keeps the lease; only `continue` wakes it up again
+          if (o.strategy === 'skip') return { event: 'skip', patch: { params, endedAt: ctx.now.toISOString(), lease: undefined } };
           const patch: Partial<Instance> = { params };
-          if (o.strategy === 'restart') patch.checkpoint = undefined;
+          if (o.strategy === 'restart') {
+            patch.checkpoint = undefined;
+            patch.lease = undefined;
+          }
           return { event: ctx.upstreamDone(instance) ? 'resume' : 'resume_pending', patch };
         }
         case 'pausing':
@@ -104,7 +108,7 @@ function decide(action: ControlAction, instance: Instance, ctx: PlanContext): { 
         case 'pending':
         case 'queued':
         case 'paused':
-          return { event: 'stop', patch: { endedAt: ctx.now.toISOString(), deadlineAt: undefined } };
+          return { event: 'stop', patch: { endedAt: ctx.now.toISOString(), deadlineAt: undefined, lease: undefined } };
         case 'running':
         case 'pausing':
           if (o.force) return { event: 'force_stop', patch: { lease: undefined, deadlineAt: undefined, endedAt: ctx.now.toISOString() } };

@@ -21,9 +21,12 @@ class Run {
   timers: unknown[] = [];
   readonly pauseListeners = new Set<() => void>();
 
+  /** While suspended in place (`ctx.suspend()`): how to wake the executor up. */
+  suspendWaiter: { resolve: () => void; reject: (reason: unknown) => void } | undefined;
+
   constructor(
     readonly instanceId: string,
-    readonly token: number,
+    public token: number,
     public instance: Instance,
   ) {
     this.checkpoint = instance.checkpoint;
@@ -45,6 +48,9 @@ class Run {
     if (this.abandoned !== undefined) return;
     this.abandoned = reason;
     this.abort.abort(new AbortReason(reason));
+    const waiter = this.suspendWaiter;
+    this.suspendWaiter = undefined;
+    waiter?.reject(this.abort.signal.reason);
   }
 }
 
@@ -75,6 +81,8 @@ const ACTIVE: ReadonlySet<InstanceState> = new Set(['running', 'pausing', 'stopp
  */
 export class Runtime {
   private readonly runs = new Map<string, Run>();
+  /** Runs suspended in place: their instance is paused, their executor still alive. */
+  private readonly suspended = new Map<string, Run>();
   private readonly queue: PQueue;
   private started = false;
   private stopping = false;
@@ -161,6 +169,8 @@ export class Runtime {
 
   private async claim(candidate: Instance): Promise<boolean> {
     if (this.runs.has(candidate.id)) return false;
+    const sleeper = this.suspended.get(candidate.id);
+    const reattach = sleeper !== undefined && candidate.lease?.owner === this.core.id && candidate.lease.token === sleeper.token;
     const outcome = this.core.machine.apply('start', {
       instance: candidate,
       task: this.core.tasks.get(candidate.taskId),
@@ -180,15 +190,32 @@ export class Runtime {
       now.toISOString(),
     );
     const { write, entry } = buildTransition(this.core, candidate, next, 'start', { actor: `system:${this.core.id}` });
-    const run = new Run(candidate.id, token, next);
+    const run = reattach ? sleeper : new Run(candidate.id, token, next);
     // registered before the commit, so that a pause arriving with the commit's notice finds it
     this.runs.set(candidate.id, run);
+    if (reattach) {
+      this.suspended.delete(candidate.id);
+      run.token = token;
+      run.instance = next;
+      run.pauseFlag = false;
+    }
     try {
       await this.core.store.commit({ instances: [write], audit: [entry] });
     } catch (err) {
       this.runs.delete(candidate.id);
+      if (reattach) {
+        this.suspended.set(candidate.id, run);
+      }
       if (isTaskControlError(err, 'CONFLICT')) return false;
       throw err;
+    }
+    if (reattach) {
+      // the executor is still inside ctx.suspend(): wake it; it keeps its p-queue slot
+      this.queue.concurrency = Math.max(this.concurrency, this.queue.concurrency - 1);
+      const waiter = run.suspendWaiter;
+      run.suspendWaiter = undefined;
+      waiter?.resolve();
+      return true;
     }
     // a pause or takeover committed meanwhile reached the run through its notice already
     void this.queue.add(() => this.execute(run, run.instance));
@@ -219,12 +246,61 @@ export class Runtime {
         run.progress = total === undefined ? { done } : { done, total };
         runtime.hooks.progress(run.instance, done, total);
       },
+      suspend(checkpoint?: unknown): Promise<void> {
+        if (run.abort.signal.aborted) return Promise.reject(run.abort.signal.reason);
+        if (!run.pauseFlag) return Promise.resolve();
+        if (checkpoint !== undefined) run.checkpoint = checkpoint;
+        return runtime.suspendRun(run);
+      },
       onPauseRequested(listener: () => void): () => void {
         run.pauseListeners.add(listener);
         if (run.pauseFlag) queueMicrotask(listener);
         return () => run.pauseListeners.delete(listener);
       },
     };
+  }
+
+  /** Commit pausing -> paused for a run that stays alive, and wait until it is resumed here. */
+  async suspendRun(run: Run): Promise<void> {
+    for (let tries = 0; tries < 50; tries++) {
+      const current = await this.core.store.getInstance(run.instanceId);
+      if (!current || current.lease?.token !== run.token) {
+        run.abandon('lease_lost');
+        throw run.abort.signal.reason;
+      }
+      if (current.state === 'running') return; // the pause was withdrawn meanwhile
+      if (current.state !== 'pausing') throw run.abort.signal.aborted ? run.abort.signal.reason : new AbortReason(current.state);
+      const verdict = this.core.machine.apply('pause_point', { instance: current, task: this.core.tasks.get(current.taskId), now: this.core.now() });
+      if (!verdict.ok) throw new AbortReason(verdict.code);
+      const next = advance(
+        current,
+        verdict.to,
+        { deadlineAt: undefined, checkpoint: run.checkpoint, progress: run.progress ?? current.progress },
+        this.core.now().toISOString(),
+      );
+      const { write, entry } = buildTransition(this.core, current, next, 'pause_point', { actor: 'system:executor', reason: 'suspended in place' });
+      run.finishing = true;
+      const woken = new Promise<void>((resolve, reject) => (run.suspendWaiter = { resolve, reject }));
+      woken.catch(() => undefined);
+      try {
+        await this.core.store.commit({ instances: [write], audit: [entry] });
+      } catch (err) {
+        run.suspendWaiter = undefined;
+        if (isTaskControlError(err, 'CONFLICT')) continue;
+        throw err;
+      } finally {
+        run.finishing = false;
+      }
+      run.instance = next;
+      run.pauseFlag = false;
+      this.runs.delete(run.instanceId);
+      this.suspended.set(run.instanceId, run);
+      // a suspended executor keeps its p-queue slot; lend the queue one more so others can run
+      this.queue.concurrency = this.queue.concurrency + 1;
+      this.schedulePump();
+      return woken;
+    }
+    throw new AbortReason('conflict');
   }
 
   private async execute(run: Run, instance: Instance): Promise<void> {
@@ -247,6 +323,7 @@ export class Runtime {
       this.hooks.error(err, 'finish');
     } finally {
       if (this.runs.get(run.instanceId) === run) this.runs.delete(run.instanceId);
+      if (this.suspended.get(run.instanceId) === run) this.dropSuspended(run);
       this.schedulePump();
     }
   }
@@ -429,6 +506,12 @@ export class Runtime {
     return undefined;
   }
 
+  private dropSuspended(run: Run): void {
+    if (this.suspended.get(run.instanceId) !== run) return;
+    this.suspended.delete(run.instanceId);
+    this.queue.concurrency = Math.max(this.concurrency, this.queue.concurrency - 1);
+  }
+
   // -- reacting to commits (ours and other processes') -------------------------------------
 
   /** Called for every store notice: turn committed states into signals for local runs. */
@@ -436,6 +519,15 @@ export class Runtime {
     let queued = false;
     for (const instance of notice.instances) {
       if (instance.state === 'queued') queued = true;
+      const sleeper = this.suspended.get(instance.id);
+      if (sleeper && !sleeper.finishing) {
+        const ours = instance.lease?.owner === this.core.id && instance.lease.token === sleeper.token;
+        if (!ours || (instance.state !== 'paused' && instance.state !== 'queued')) {
+          this.dropSuspended(sleeper);
+          sleeper.abandon(abandonReason(instance));
+        }
+        continue;
+      }
       const run = this.runs.get(instance.id);
       if (!run || run.finishing) continue;
       if (instance.lease?.token !== run.token || !ACTIVE.has(instance.state)) {
@@ -565,6 +657,10 @@ export class Runtime {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
       clearTimeout(timer);
+    }
+    for (const sleeper of [...this.suspended.values()]) {
+      this.dropSuspended(sleeper);
+      sleeper.abandon('shutdown');
     }
     const left = [...this.runs.values()];
     for (const run of left) {

@@ -30,6 +30,14 @@ export interface ExecutionContext {
   /** Report progress; shown in `progress` events and kept on the instance at its next change. */
   progress(done: number, total?: number): void;
   /**
+   * Pause in place: if a pause is asked, the instance becomes `paused` while this run stays
+   * alive (say, a child process stopped with SIGSTOP). Resolves when the instance is resumed
+   * with `continue` and claimed again by this controller; rejects with the abort reason when
+   * it is stopped, resumed with `restart` or `skip`, or claimed by another controller (which
+   * then starts the work afresh from the checkpoint). Resolves at once when no pause is asked.
+   */
+  suspend(checkpoint?: unknown): Promise<void>;
+  /**
    * Be told when a graceful pause is asked (for executors that cannot poll `pauseRequested`,
    * such as a child process). Returns a function that removes the listener.
    */
