@@ -12,7 +12,7 @@ export { AbortReason } from './controller/runtime.js';
 export { TaskControlError, isTaskControlError } from './errors.js';
 export type { ErrorCode, ValidationIssue } from './errors.js';
 export { TRANSITIONS } from './machine/transitions.js';
-export type { TransitionRow, TransitionEvent } from './machine/transitions.js';
+export type { TransitionRow, MachineEvent } from './machine/transitions.js';
 export { StateMachine, BUILTIN_GUARDS, COMMAND_EVENTS, findTransition } from './machine/machine.js';
 export type { Guard, GuardContext, GuardVerdict, HostGuard, ApplyOutcome } from './machine/machine.js';
 export { MemoryStateStore } from './store/memory-store.js';

@@ -1,5 +1,5 @@
 import type { StateMachine } from '../machine/machine.js';
-import type { TransitionEvent } from '../machine/transitions.js';
+import type { MachineEvent } from '../machine/transitions.js';
 import type { HeldScope } from '../store/state-store.js';
 import type { ControlAction, Instance, InstanceState, TaskDefinition } from '../types.js';
 import { isTerminal } from '../types.js';
@@ -23,7 +23,7 @@ export interface PlanContext {
 
 /** The plan for one instance. */
 export type InstancePlan =
-  | { kind: 'change'; instance: Instance; event: TransitionEvent; to: InstanceState; patch: Partial<Instance> }
+  | { kind: 'change'; instance: Instance; event: MachineEvent; to: InstanceState; patch: Partial<Instance> }
   | { kind: 'same'; instance: Instance }
   | { kind: 'reject'; instance: Instance; code: string; message: string }
   | { kind: 'skip'; instance: Instance };
@@ -56,7 +56,7 @@ function illegal(instance: Instance, action: ControlAction): InstancePlan {
   };
 }
 
-function decide(action: ControlAction, instance: Instance, ctx: PlanContext): { event: TransitionEvent; patch: Partial<Instance> } | 'same' | 'illegal' {
+function decide(action: ControlAction, instance: Instance, ctx: PlanContext): { event: MachineEvent; patch: Partial<Instance> } | 'same' | 'illegal' {
   const o = ctx.options;
   const now = ctx.now.getTime();
   switch (action) {

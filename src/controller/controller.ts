@@ -4,7 +4,7 @@ import { realTimers, type TimerHost } from '../clock.js';
 import { TaskControlError, isTaskControlError } from '../errors.js';
 import type { Executor } from '../execution/executor.js';
 import { StateMachine, type HostGuard } from '../machine/machine.js';
-import type { TransitionEvent } from '../machine/transitions.js';
+import type { MachineEvent } from '../machine/transitions.js';
 import {
   auditFilterSchema,
   controllerOptionsSchema,
@@ -142,7 +142,10 @@ export class TaskController {
   private readonly runtime: Runtime;
   private readonly authorizeHook?: (req: AuthRequest) => boolean | Promise<boolean>;
   private readonly environment?: string;
+  /** Held scopes as this controller knows them: loaded once, then kept current by store notices. */
   private scopes = new Map<string, HeldScope>();
+  private scopesLoaded: Promise<void> | undefined;
+  private held: { tasks: string[]; groups: string[]; all: boolean; backfills: string[] } | undefined;
   private heldBackfills = new Set<string>();
   private readonly unsubscribe: () => void;
   private started = false;
@@ -243,7 +246,7 @@ export class TaskController {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    await this.refreshScopes();
+    await (this.scopesLoaded = this.refreshScopes().then(() => undefined));
     await this.runtime.start();
     await this.releasePending();
   }
@@ -287,7 +290,8 @@ export class TaskController {
     task: TaskDefinition,
     o: { params?: Record<string, unknown>; logicalDate?: string; actor?: string; backfillId?: string },
   ): Promise<Instance> {
-    const scopes = await this.refreshScopes();
+    await (this.scopesLoaded ??= this.refreshScopes().then(() => undefined));
+    const scopes = this.scopes;
     const now = this.core.now();
     const at = now.toISOString();
     const held = scopes.has(`task:${task.id}`) || (task.group !== undefined && scopes.has(`group:${task.group}`)) || scopes.has('all');
@@ -304,7 +308,7 @@ export class TaskController {
     if (task.group !== undefined) draft.group = task.group;
     if (o.logicalDate !== undefined) draft.logicalDate = o.logicalDate;
     if (o.backfillId !== undefined) draft.backfillId = o.backfillId;
-    const event: TransitionEvent = held ? 'submit_held' : (await this.upstreamDone(draft)) ? 'submit' : 'submit_pending';
+    const event: MachineEvent = held ? 'submit_held' : (await this.upstreamDone(draft)) ? 'submit' : 'submit_pending';
     const verdict = this.core.machine.apply(event, { instance: undefined, task, actor: o.actor, now, options: o });
     if (!verdict.ok) throw new TaskControlError(verdict.code as 'GUARD_REJECTED', verdict.message, { details: { guard: verdict.guard } });
     const next: Instance = { ...draft, state: verdict.to, version: 1 };
@@ -785,33 +789,47 @@ export class TaskController {
 
   private async refreshScopes(): Promise<Map<string, HeldScope>> {
     this.scopes = new Map((await this.core.store.listScopes()).map((s) => [s.id, s]));
+    this.held = undefined;
     return this.scopes;
   }
 
   private heldForDispatch(): { tasks: string[]; groups: string[]; all: boolean; backfills: string[] } {
+    if (this.held) return this.held;
     const tasks: string[] = [];
     const groups: string[] = [];
     for (const scope of this.scopes.values()) {
       if (scope.kind === 'task') tasks.push(scope.key);
       else if (scope.kind === 'group') groups.push(scope.key);
     }
-    return { tasks, groups, all: this.scopes.has('all'), backfills: [...this.heldBackfills] };
+    return (this.held = { tasks, groups, all: this.scopes.has('all'), backfills: [...this.heldBackfills] });
   }
 
   /** Mark a backfill as held (or not) for dispatch. Internal: used by backfill runs. */
   setBackfillHeld(backfillId: string, held: boolean): void {
+    this.held = undefined;
     if (held) this.heldBackfills.add(backfillId);
     else if (this.heldBackfills.delete(backfillId)) this.runtime.schedulePump();
   }
 
   private onNotice(notice: StoreNotice): void {
     if (notice.scopesChanged) {
-      void this.refreshScopes().then(
-        () => this.runtime.schedulePump(),
-        (error) => this.emitter.emit('error', { error, where: 'scopes' }),
-      );
+      for (const scope of notice.heldScopes) this.scopes.set(scope.id, scope);
+      for (const id of notice.releasedScopes) this.scopes.delete(id);
+      this.held = undefined;
+      this.runtime.schedulePump();
     }
-    this.runtime.onNotice(notice);
+    // events follow the commit, and signals to local runs follow the events (DESIGN.md);
+    // a listener that throws must not keep the signals from being sent
+    try {
+      this.emitNotice(notice);
+    } finally {
+      this.runtime.onNotice(notice);
+    }
+  }
+
+  private emitNotice(notice: StoreNotice): void {
+    const e = this.emitter;
+    if (e.listenerCount('transition') + e.listenerCount('command') + e.listenerCount('late_result') === 0) return;
     for (const entry of notice.audit) {
       if (entry.kind === 'transition') {
         const e: TransitionEventPayload = {

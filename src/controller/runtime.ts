@@ -1,15 +1,22 @@
-import PQueue from 'p-queue';
 import { unrefTimer } from '../clock.js';
 import { isTaskControlError } from '../errors.js';
 import { PauseUnwind, type ExecutionContext, type Executor } from '../execution/executor.js';
-import type { TransitionEvent } from '../machine/transitions.js';
+import type { MachineEvent } from '../machine/transitions.js';
 import type { StoreNotice } from '../store/state-store.js';
 import type { AuditEntry, Instance, InstanceState } from '../types.js';
 import { advance, buildTransition, type Core, type TransitionMeta } from './core.js';
 
 /** One run of an executor for one instance, in this process. */
 class Run {
-  readonly abort = new AbortController();
+  private controller: AbortController | undefined;
+  /** Created on first use: most runs are never aborted, and most executors never look. */
+  get abort(): AbortController {
+    return (this.controller ??= new AbortController());
+  }
+  /** True once the run's signal fired (without creating it). */
+  get aborted(): boolean {
+    return this.controller?.signal.aborted ?? false;
+  }
   pauseFlag = false;
   unwound = false;
   /** Set once the instance left this run's hands (forced pause, stop, timeout, lease lost). */
@@ -83,7 +90,8 @@ export class Runtime {
   private readonly runs = new Map<string, Run>();
   /** Runs suspended in place: their instance is paused, their executor still alive. */
   private readonly suspended = new Map<string, Run>();
-  private readonly queue: PQueue;
+  /** Executions in flight (suspended ones included), to wait for on shutdown. */
+  private readonly inflight = new Set<Promise<void>>();
   private started = false;
   private stopping = false;
   private pumping = false;
@@ -99,7 +107,6 @@ export class Runtime {
     private readonly hooks: RuntimeHooks,
     private readonly pollMs: number,
   ) {
-    this.queue = new PQueue({ concurrency });
   }
 
   get runningCount(): number {
@@ -210,15 +217,17 @@ export class Runtime {
       throw err;
     }
     if (reattach) {
-      // the executor is still inside ctx.suspend(): wake it; it keeps its p-queue slot
-      this.queue.concurrency = Math.max(this.concurrency, this.queue.concurrency - 1);
+      // the executor is still inside ctx.suspend(): wake it
       const waiter = run.suspendWaiter;
       run.suspendWaiter = undefined;
       waiter?.resolve();
       return true;
     }
     // a pause or takeover committed meanwhile reached the run through its notice already
-    void this.queue.add(() => this.execute(run, run.instance));
+    // concurrency is enforced by claiming: only `concurrency - running` instances are claimed
+    const execution = this.execute(run, run.instance);
+    this.inflight.add(execution);
+    void execution.finally(() => this.inflight.delete(execution));
     return true;
   }
 
@@ -230,10 +239,12 @@ export class Runtime {
       logicalDate: instance.logicalDate,
       attempt: instance.attempt,
       checkpoint: instance.checkpoint,
-      signal: run.abort.signal,
+      get signal() {
+        return run.abort.signal;
+      },
       pauseRequested: () => run.pauseFlag && run.abandoned === undefined,
       pausePoint(checkpoint?: unknown): Promise<void> {
-        if (run.abort.signal.aborted) return Promise.reject(run.abort.signal.reason);
+        if (run.aborted) return Promise.reject(run.abort.signal.reason);
         if (!run.pauseFlag) return Promise.resolve();
         if (checkpoint !== undefined) run.checkpoint = checkpoint;
         run.unwound = true;
@@ -247,7 +258,7 @@ export class Runtime {
         runtime.hooks.progress(run.instance, done, total);
       },
       suspend(checkpoint?: unknown): Promise<void> {
-        if (run.abort.signal.aborted) return Promise.reject(run.abort.signal.reason);
+        if (run.aborted) return Promise.reject(run.abort.signal.reason);
         if (!run.pauseFlag) return Promise.resolve();
         if (checkpoint !== undefined) run.checkpoint = checkpoint;
         return runtime.suspendRun(run);
@@ -269,7 +280,7 @@ export class Runtime {
         throw run.abort.signal.reason;
       }
       if (current.state === 'running') return; // the pause was withdrawn meanwhile
-      if (current.state !== 'pausing') throw run.abort.signal.aborted ? run.abort.signal.reason : new AbortReason(current.state);
+      if (current.state !== 'pausing') throw run.aborted ? run.abort.signal.reason : new AbortReason(current.state);
       const verdict = this.core.machine.apply('pause_point', { instance: current, task: this.core.tasks.get(current.taskId), now: this.core.now() });
       if (!verdict.ok) throw new AbortReason(verdict.code);
       const next = advance(
@@ -295,8 +306,7 @@ export class Runtime {
       run.pauseFlag = false;
       this.runs.delete(run.instanceId);
       this.suspended.set(run.instanceId, run);
-      // a suspended executor keeps its p-queue slot; lend the queue one more so others can run
-      this.queue.concurrency = this.queue.concurrency + 1;
+      // no longer counted against concurrency: a suspended executor does no work
       this.schedulePump();
       return woken;
     }
@@ -364,7 +374,7 @@ export class Runtime {
       const now = this.core.now();
       const at = now.toISOString();
       const task = this.core.tasks.get(current.taskId);
-      let event: TransitionEvent;
+      let event: MachineEvent;
       const patch: Partial<Instance> = { lease: undefined, deadlineAt: undefined, progress: run.progress ?? current.progress };
       if (run.checkpoint !== undefined) patch.checkpoint = run.checkpoint;
       if (current.state === 'stopping') {
@@ -478,7 +488,7 @@ export class Runtime {
   async transitionIf(
     instanceId: string,
     states: InstanceState[],
-    event: TransitionEvent,
+    event: MachineEvent,
     actor: string,
     patch: (current: Instance) => Partial<Instance>,
     token?: number,
@@ -509,7 +519,6 @@ export class Runtime {
   private dropSuspended(run: Run): void {
     if (this.suspended.get(run.instanceId) !== run) return;
     this.suspended.delete(run.instanceId);
-    this.queue.concurrency = Math.max(this.concurrency, this.queue.concurrency - 1);
   }
 
   // -- reacting to commits (ours and other processes') -------------------------------------
@@ -539,7 +548,7 @@ export class Runtime {
         run.requestPause();
       } else if (instance.state === 'running') {
         run.pauseFlag = false;
-      } else if (instance.state === 'stopping' && !run.abort.signal.aborted) {
+      } else if (instance.state === 'stopping' && !run.aborted) {
         run.abort.abort(new AbortReason('stop'));
       }
       this.watchDeadline(instance);
@@ -652,7 +661,7 @@ export class Runtime {
     if (this.sweepHandle !== undefined) this.core.timers.clearTimeout(this.sweepHandle);
     for (const timer of this.deadlineTimers.values()) this.core.timers.clearTimeout(timer);
     this.deadlineTimers.clear();
-    const idle = this.queue.onIdle();
+    const idle = Promise.all(this.inflight).then(() => undefined);
     if (this.runs.size > 0 && graceMs > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
@@ -670,7 +679,7 @@ export class Runtime {
         await this.recover(current, `system:${this.core.id}`, 'the controller shut down').catch((err) => this.hooks.error(err, 'shutdown'));
       }
     }
-    await Promise.race([this.queue.onIdle(), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    await Promise.race([Promise.all(this.inflight), new Promise((resolve) => setTimeout(resolve, 1000))]);
     this.started = false;
   }
 }

@@ -1,6 +1,6 @@
 import { TaskControlError, type ErrorCode } from '../errors.js';
 import type { Instance, InstanceState, TaskDefinition } from '../types.js';
-import { TRANSITIONS, type TransitionEvent, type TransitionRow } from './transitions.js';
+import { TRANSITIONS, type MachineEvent, type TransitionRow } from './transitions.js';
 
 /** What a guard sees when it decides on one transition. */
 export interface GuardContext {
@@ -8,7 +8,7 @@ export interface GuardContext {
   instance: Readonly<Instance> | undefined;
   from: InstanceState | 'none';
   to: InstanceState;
-  event: TransitionEvent;
+  event: MachineEvent;
   /** The task the instance belongs to, when the controller knows it. */
   task?: Readonly<TaskDefinition>;
   actor?: string;
@@ -33,7 +33,7 @@ export interface HostGuard {
   /** Shown in the rejection and the audit trail. */
   name: string;
   /** The events it watches, e.g. `['rerun']`; `'*'` for every event a command or submit causes. */
-  events: TransitionEvent[] | '*';
+  events: MachineEvent[] | '*';
   check: Guard;
 }
 
@@ -52,7 +52,7 @@ export const BUILTIN_GUARDS: Readonly<Record<string, Guard>> = Object.freeze({
 });
 
 /** Events that commands and submits cause (as opposed to executors, timers and recovery). */
-export const COMMAND_EVENTS: ReadonlySet<TransitionEvent> = new Set<TransitionEvent>([
+export const COMMAND_EVENTS: ReadonlySet<MachineEvent> = new Set<MachineEvent>([
   'submit', 'submit_pending', 'submit_held', 'pause', 'force_pause', 'resume', 'resume_pending',
   'skip', 'stop', 'force_stop', 'rerun', 'rerun_pending',
 ]);
@@ -62,16 +62,17 @@ export type ApplyOutcome =
   | { ok: true; row: TransitionRow; to: InstanceState }
   | { ok: false; code: string; message: string; guard?: string };
 
-const rowIndex = new Map<string, TransitionRow>();
+const rowIndex = new Map<InstanceState | 'none', Map<MachineEvent, TransitionRow>>();
 for (const row of TRANSITIONS) {
-  const key = `${row.from}\u0000${row.event}`;
-  if (rowIndex.has(key)) throw new Error(`TRANSITIONS has two rows for ${row.from} --${row.event}-->`);
-  rowIndex.set(key, row);
+  let byEvent = rowIndex.get(row.from);
+  if (!byEvent) rowIndex.set(row.from, (byEvent = new Map()));
+  if (byEvent.has(row.event)) throw new Error(`TRANSITIONS has two rows for ${row.from} --${row.event}-->`);
+  byEvent.set(row.event, row);
 }
 
 /** The row for `event` in state `from`, if the table has one. */
-export function findTransition(from: InstanceState | 'none', event: TransitionEvent): TransitionRow | undefined {
-  return rowIndex.get(`${from}\u0000${event}`);
+export function findTransition(from: InstanceState | 'none', event: MachineEvent): TransitionRow | undefined {
+  return rowIndex.get(from)?.get(event);
 }
 
 function verdictToOutcome(verdict: GuardVerdict, guard: string): ApplyOutcome | undefined {
@@ -104,7 +105,7 @@ export class StateMachine {
   }
 
   /** Decide what `event` does to an instance in state `from`. */
-  apply(event: TransitionEvent, ctx: Omit<GuardContext, 'event' | 'to' | 'from'> & { from?: InstanceState | 'none' }): ApplyOutcome {
+  apply(event: MachineEvent, ctx: Omit<GuardContext, 'event' | 'to' | 'from'> & { from?: InstanceState | 'none' }): ApplyOutcome {
     const from = ctx.from ?? ctx.instance?.state ?? 'none';
     const row = findTransition(from, event);
     if (!row) {
@@ -114,6 +115,7 @@ export class StateMachine {
         message: `${ctx.instance ? `instance ${ctx.instance.id}` : 'a new instance'} cannot go through '${event}' from '${from}'`,
       };
     }
+    if (!row.guard && this.hostGuards.length === 0) return { ok: true, row, to: row.to };
     const full: GuardContext = { ...ctx, from, to: row.to, event };
     if (row.guard) {
       const guard = this.guards.get(row.guard);
@@ -130,7 +132,7 @@ export class StateMachine {
   }
 
   /** Like {@link apply}, but throws a {@link TaskControlError} when the change is refused. */
-  applyOrThrow(event: TransitionEvent, ctx: Parameters<StateMachine['apply']>[1]): InstanceState {
+  applyOrThrow(event: MachineEvent, ctx: Parameters<StateMachine['apply']>[1]): InstanceState {
     const outcome = this.apply(event, ctx);
     if (!outcome.ok) throw new TaskControlError(outcome.code as ErrorCode, outcome.message, { details: { guard: outcome.guard } });
     return outcome.to;

@@ -5,14 +5,14 @@ export interface TransitionRow {
   /** The state before; `none` for the creation of an instance. */
   from: InstanceState | 'none';
   /** What happened: a command, an executor outcome, a timer. */
-  event: TransitionEvent;
+  event: MachineEvent;
   to: InstanceState;
   /** Name of a guard that must allow the change (see {@link BUILTIN_GUARDS}). */
   guard?: string;
 }
 
 /** Every event the transition table knows. */
-export type TransitionEvent =
+export type MachineEvent =
   | 'submit' //            created ready to run
   | 'submit_pending' //    created waiting for upstream instances
   | 'submit_held' //       created inside a held scope

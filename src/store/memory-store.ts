@@ -120,16 +120,16 @@ export class MemoryStateStore implements StateStore {
   }
 
   async queued(q: QueuedQuery): Promise<Instance[]> {
-    const heldTasks = new Set(q.heldTasks);
-    const heldGroups = new Set(q.heldGroups);
-    const heldBackfills = new Set(q.heldBackfills);
+    const heldTasks = q.heldTasks?.length ? new Set(q.heldTasks) : undefined;
+    const heldGroups = q.heldGroups?.length ? new Set(q.heldGroups) : undefined;
+    const heldBackfills = q.heldBackfills?.length ? new Set(q.heldBackfills) : undefined;
     const out: Instance[] = [];
     for (const id of this.byState.get('queued')!) {
       if (out.length >= q.limit) break;
       const i = this.instances.get(id)!;
-      if (heldTasks.has(i.taskId)) continue;
-      if (i.group !== undefined && heldGroups.has(i.group)) continue;
-      if (i.backfillId !== undefined && heldBackfills.has(i.backfillId)) continue;
+      if (heldTasks?.has(i.taskId)) continue;
+      if (i.group !== undefined && heldGroups?.has(i.group)) continue;
+      if (i.backfillId !== undefined && heldBackfills?.has(i.backfillId)) continue;
       out.push(i);
     }
     return out;
@@ -172,7 +172,15 @@ export class MemoryStateStore implements StateStore {
 
   async commit(batch: CommitBatch): Promise<void> {
     this.check(batch);
-    const notice: StoreNotice = { instances: [], audit: batch.audit ?? [], scopesChanged: false, backfills: [], commands: [] };
+    const notice: StoreNotice = {
+      instances: [],
+      audit: batch.audit ?? [],
+      scopesChanged: false,
+      heldScopes: [],
+      releasedScopes: [],
+      backfills: [],
+      commands: [],
+    };
     for (const { next } of batch.instances ?? []) {
       const prev = this.instances.get(next.id);
       if (prev) {
@@ -199,9 +207,14 @@ export class MemoryStateStore implements StateStore {
     }
     for (const scope of batch.holdScopes ?? []) {
       this.scopes.set(scope.id, scope);
+      notice.heldScopes.push(scope);
       notice.scopesChanged = true;
     }
-    for (const id of batch.releaseScopes ?? []) notice.scopesChanged = this.scopes.delete(id) || notice.scopesChanged;
+    for (const id of batch.releaseScopes ?? []) {
+      if (!this.scopes.delete(id)) continue;
+      notice.releasedScopes.push(id);
+      notice.scopesChanged = true;
+    }
     for (const { next } of batch.commands ?? []) {
       this.commands.set(next.id, next);
       if (next.idempotencyKey !== undefined) this.commandKeys.set(next.idempotencyKey, next.id);

@@ -126,6 +126,10 @@ export interface StoreNotice {
   instances: Instance[];
   audit: AuditEntry[];
   scopesChanged: boolean;
+  /** Scopes this commit held. */
+  heldScopes: HeldScope[];
+  /** Ids of scopes this commit released. */
+  releasedScopes: string[];
   backfills: BackfillRecord[];
   commands: CommandRecord[];
 }
