@@ -30,6 +30,12 @@ export type {
 } from './store/state-store.js';
 export { FunctionExecutor, PauseUnwind } from './execution/executor.js';
 export type { Executor, ExecutionContext, TaskHandler } from './execution/executor.js';
+export { ChildProcessExecutor, ChildProcessError } from './execution/child-process-executor.js';
+export type { ChildProcessTaskOptions, ChildProcessDefaults, ChildProcessResult, ChildProcessErrorCode, ChildOutputLine, ChildPauseMode, ChildStopSignal, CheckpointPassing } from './execution/child-process-executor.js';
 export type { TimerHost } from './clock.js';
 export { INSTANCE_STATES, TERMINAL_STATES, isTerminal } from './types.js';
 export type * from './types.js';
+export { formatTimeline } from './format/timeline.js';
+export type { TimelineOptions } from './format/timeline.js';
+export { toMermaid } from './format/mermaid.js';
+export type { MermaidOptions } from './format/mermaid.js';

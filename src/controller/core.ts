@@ -78,8 +78,22 @@ export function buildTransition(
 
 /** The instance after a transition: new state, bumped version, the patch applied. */
 export function advance(instance: Instance, to: InstanceState, patch: Partial<Instance>, at: string): Instance {
-  const next: Instance = { ...instance, ...patch, state: to, version: instance.version + 1, updatedAt: at };
-  // keep records free of explicit undefined fields, so that stores serialise them alike
-  for (const key in patch) if (patch[key as keyof Instance] === undefined) delete next[key as keyof Instance];
-  return next;
+  // Copy field by field rather than spread-and-delete: records stay free of explicit
+  // undefined fields (so every store serialises them alike) and out of V8's slow dictionary mode.
+  const next = { ...instance } as Record<string, unknown>;
+  let drop = false;
+  for (const key in patch) {
+    const value = patch[key as keyof Instance];
+    if (value === undefined) drop ||= key in next;
+    else next[key] = value;
+  }
+  next.state = to;
+  next.version = instance.version + 1;
+  next.updatedAt = at;
+  if (!drop) return next as unknown as Instance;
+  const clean: Record<string, unknown> = {};
+  for (const key in next) {
+    if (next[key] !== undefined && !(key in patch && patch[key as keyof Instance] === undefined)) clean[key] = next[key];
+  }
+  return clean as unknown as Instance;
 }

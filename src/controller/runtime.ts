@@ -2,7 +2,7 @@ import { unrefTimer } from '../clock.js';
 import { isTaskControlError } from '../errors.js';
 import { PauseUnwind, type ExecutionContext, type Executor } from '../execution/executor.js';
 import type { MachineEvent } from '../machine/transitions.js';
-import type { StoreNotice } from '../store/state-store.js';
+import type { StoreNotice, VersionedWrite } from '../store/state-store.js';
 import type { AuditEntry, Instance, InstanceState } from '../types.js';
 import { advance, buildTransition, type Core, type TransitionMeta } from './core.js';
 
@@ -69,6 +69,24 @@ export class AbortReason extends Error {
   }
 }
 
+type Outcome = { kind: 'ok'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'unwound' };
+
+/** The commit that settles one run. */
+interface FinishPlan {
+  write: VersionedWrite<Instance>;
+  entry: AuditEntry;
+  next: Instance;
+}
+
+/** A prepared claim of one queued instance. */
+interface Claim {
+  run: Run;
+  write: VersionedWrite<Instance>;
+  entry: AuditEntry;
+  reattach: boolean;
+  oldToken: number;
+}
+
 /** Callbacks from the runtime to the controller. */
 export interface RuntimeHooks {
   /** After an instance reached succeeded or skipped: release its downstream instances. */
@@ -92,6 +110,7 @@ export class Runtime {
   private readonly suspended = new Map<string, Run>();
   /** Executions in flight (suspended ones included), to wait for on shutdown. */
   private readonly inflight = new Set<Promise<void>>();
+  private readonly finishQueue: { run: Run; outcome: Outcome; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private started = false;
   private stopping = false;
   private pumping = false;
@@ -152,19 +171,20 @@ export class Runtime {
           const held = this.hooks.heldTasks();
           if (held.all) break;
           const free = this.concurrency - this.runs.size;
-          const candidates = await this.core.store.queued({
-            limit: free,
-            heldTasks: held.tasks,
-            heldGroups: held.groups,
-            heldBackfills: held.backfills,
-          });
+          // an instance queued again while its aborted run here still unwinds cannot be
+          // claimed yet: look past it rather than asking for it again and again
+          const candidates = (
+            await this.core.store.queued({
+              limit: free + this.runs.size,
+              heldTasks: held.tasks,
+              heldGroups: held.groups,
+              heldBackfills: held.backfills,
+            })
+          ).filter((c) => !this.runs.has(c.id));
           if (candidates.length === 0) break;
-          let claimed = 0;
-          for (const candidate of candidates) {
-            if (this.stopping || this.runs.size >= this.concurrency) break;
-            if (await this.claim(candidate)) claimed++;
-          }
-          if (claimed === 0 && candidates.length < free) break;
+          const claimed = await this.claimAll(candidates.slice(0, this.concurrency - this.runs.size));
+          // nothing claimable (lost races, a guard refusing 'start'): wait for the next notice or sweep
+          if (claimed === 0) break;
         }
       } while (this.pumpAgain && !this.stopping);
     } catch (err) {
@@ -174,65 +194,107 @@ export class Runtime {
     }
   }
 
-  private async claim(candidate: Instance): Promise<boolean> {
-    if (this.runs.has(candidate.id)) return false;
+  /** Claim candidates in one commit; if any of them changed meanwhile, claim them one by one. */
+  private async claimAll(candidates: Instance[]): Promise<number> {
+    if (candidates.length === 0 || this.stopping) return 0;
+    if (candidates.length > 1) {
+      const claims = candidates.map((c) => this.prepareClaim(c)).filter((c): c is Claim => c !== undefined);
+      if (claims.length === 0) return 0;
+      try {
+        await this.core.store.commit({ instances: claims.map((c) => c.write), audit: claims.map((c) => c.entry) });
+      } catch (err) {
+        for (const claim of claims) this.rollbackClaim(claim);
+        if (!isTaskControlError(err, 'CONFLICT')) throw err;
+        let claimed = 0;
+        for (const candidate of candidates) if (await this.claimOne(candidate)) claimed++;
+        return claimed;
+      }
+      for (const claim of claims) this.launch(claim);
+      return claims.length;
+    }
+    return (await this.claimOne(candidates[0])) ? 1 : 0;
+  }
+
+  private async claimOne(candidate: Instance): Promise<boolean> {
+    if (this.stopping || this.runs.size >= this.concurrency) return false;
+    const claim = this.prepareClaim(candidate);
+    if (!claim) return false;
+    try {
+      await this.core.store.commit({ instances: [claim.write], audit: [claim.entry] });
+    } catch (err) {
+      this.rollbackClaim(claim);
+      if (isTaskControlError(err, 'CONFLICT')) return false;
+      throw err;
+    }
+    this.launch(claim);
+    return true;
+  }
+
+  /** Build the queued -> running write and register the run (before the commit, so that a pause arriving with its notice finds it). */
+  private prepareClaim(candidate: Instance): Claim | undefined {
+    if (this.runs.has(candidate.id)) return undefined;
+    const now = this.core.now();
+    const outcome = this.core.machine.apply('start', { instance: candidate, task: this.core.tasks.get(candidate.taskId), now });
+    if (!outcome.ok) return undefined;
     const sleeper = this.suspended.get(candidate.id);
     const reattach = sleeper !== undefined && candidate.lease?.owner === this.core.id && candidate.lease.token === sleeper.token;
-    const outcome = this.core.machine.apply('start', {
-      instance: candidate,
-      task: this.core.tasks.get(candidate.taskId),
-      now: this.core.now(),
-    });
-    if (!outcome.ok) return false;
-    const now = this.core.now();
-    const token = (candidate.lease?.token ?? 0) + 1;
+    const at = now.toISOString();
+    // a fencing token above every earlier one, even after the lease was cleared (pause,
+    // requeue): the version only grows, so a former owner's token never matches again
+    const token = Math.max(candidate.lease?.token ?? 0, candidate.version) + 1;
     const next = advance(
       candidate,
       outcome.to,
       {
         lease: { owner: this.core.id, token, expiresAt: new Date(now.getTime() + this.core.leaseMs).toISOString() },
-        startedAt: now.toISOString(),
+        startedAt: at,
         deadlineAt: undefined,
       },
-      now.toISOString(),
+      at,
     );
     const { write, entry } = buildTransition(this.core, candidate, next, 'start', { actor: `system:${this.core.id}` });
-    const run = reattach ? sleeper : new Run(candidate.id, token, next);
-    // registered before the commit, so that a pause arriving with the commit's notice finds it
-    this.runs.set(candidate.id, run);
+    let run: Run;
     if (reattach) {
+      run = sleeper;
       this.suspended.delete(candidate.id);
-      run.token = token;
-      run.instance = next;
-      run.pauseFlag = false;
+    } else {
+      run = new Run(candidate.id, token, next);
     }
-    try {
-      await this.core.store.commit({ instances: [write], audit: [entry] });
-    } catch (err) {
-      this.runs.delete(candidate.id);
-      if (reattach) {
-        this.suspended.set(candidate.id, run);
-      }
-      if (isTaskControlError(err, 'CONFLICT')) return false;
-      throw err;
+    const claim: Claim = { run, write, entry, reattach, oldToken: run.token };
+    run.token = token;
+    run.instance = next;
+    run.pauseFlag = false;
+    this.runs.set(candidate.id, run);
+    return claim;
+  }
+
+  private rollbackClaim(claim: Claim): void {
+    if (this.runs.get(claim.run.instanceId) === claim.run) this.runs.delete(claim.run.instanceId);
+    if (claim.reattach) {
+      claim.run.token = claim.oldToken;
+      this.suspended.set(claim.run.instanceId, claim.run);
     }
-    if (reattach) {
+  }
+
+  private launch(claim: Claim): void {
+    const run = claim.run;
+    if (claim.reattach) {
       // the executor is still inside ctx.suspend(): wake it
       const waiter = run.suspendWaiter;
       run.suspendWaiter = undefined;
       waiter?.resolve();
-      return true;
+      return;
     }
-    // a pause or takeover committed meanwhile reached the run through its notice already
+    // a pause or takeover committed meanwhile reached the run through its notice already;
     // concurrency is enforced by claiming: only `concurrency - running` instances are claimed
     const execution = this.execute(run, run.instance);
     this.inflight.add(execution);
     void execution.finally(() => this.inflight.delete(execution));
-    return true;
   }
 
   private context(run: Run, instance: Instance): ExecutionContext {
-    const runtime = this;
+    const hooks = this.hooks;
+    const suspendRun = (r: Run) => this.suspendRun(r);
     return {
       instance,
       params: instance.params,
@@ -255,13 +317,13 @@ export class Runtime {
       },
       progress(done: number, total?: number): void {
         run.progress = total === undefined ? { done } : { done, total };
-        runtime.hooks.progress(run.instance, done, total);
+        hooks.progress(run.instance, done, total);
       },
       suspend(checkpoint?: unknown): Promise<void> {
         if (run.aborted) return Promise.reject(run.abort.signal.reason);
         if (!run.pauseFlag) return Promise.resolve();
         if (checkpoint !== undefined) run.checkpoint = checkpoint;
-        return runtime.suspendRun(run);
+        return suspendRun(run);
       },
       onPauseRequested(listener: () => void): () => void {
         run.pauseListeners.add(listener);
@@ -318,7 +380,7 @@ export class Runtime {
     if (task?.timeoutMs !== undefined) {
       run.timers.push(this.core.timers.setTimeout(() => void this.timeout(run), task.timeoutMs));
     }
-    let outcome: { kind: 'ok'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'unwound' };
+    let outcome: Outcome;
     try {
       if (run.abandoned) throw run.abort.signal.reason;
       const value = await this.executor!.execute(this.context(run, instance));
@@ -338,7 +400,7 @@ export class Runtime {
     }
   }
 
-  private async lateResult(run: Run, outcome: { kind: string; value?: unknown; error?: unknown }): Promise<void> {
+  private async lateResult(run: Run, outcome: Outcome): Promise<void> {
     const instance = run.instance;
     const entry: AuditEntry = {
       id: this.core.newId(),
@@ -360,58 +422,99 @@ export class Runtime {
     await this.core.store.commit({ audit: [entry] });
   }
 
-  private async finish(
-    run: Run,
-    outcome: { kind: 'ok'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'unwound' },
-  ): Promise<void> {
+  /**
+   * Commit a run's outcome. Outcomes that arrive together are committed together (one
+   * batch); if that batch loses a race, each is retried on its own.
+   */
+  private finish(run: Run, outcome: Outcome): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.finishQueue.push({ run, outcome, resolve, reject });
+      if (this.finishQueue.length === 1) queueMicrotask(() => void this.flushFinishes());
+    });
+  }
+
+  private async flushFinishes(): Promise<void> {
+    const items = this.finishQueue.splice(0);
+    if (items.length > 1) {
+      const planned: { item: (typeof items)[number]; plan: FinishPlan }[] = [];
+      const rest: typeof items = [];
+      for (const item of items) {
+        const plan = item.run.abandoned ? undefined : this.planFinish(item.run, item.outcome, await this.core.store.getInstance(item.run.instanceId));
+        if (plan) planned.push({ item, plan });
+        else rest.push(item);
+      }
+      if (planned.length > 1) {
+        for (const { item } of planned) item.run.finishing = true;
+        try {
+          await this.core.store.commit({ instances: planned.map((p) => p.plan.write), audit: planned.map((p) => p.plan.entry) });
+          for (const { item, plan } of planned) {
+            this.afterSettled(plan.next).then(item.resolve, item.reject);
+          }
+          items.splice(0, items.length, ...rest);
+        } catch (err) {
+          for (const { item } of planned) item.run.finishing = false;
+          if (!isTaskControlError(err, 'CONFLICT')) {
+            for (const item of items) item.reject(err);
+            return;
+          }
+        }
+      }
+    }
+    for (const item of items) this.finishOne(item.run, item.outcome).then(item.resolve, item.reject);
+  }
+
+  /** The write that settles a run, or undefined when its instance has moved on without it. */
+  private planFinish(run: Run, outcome: Outcome, current: Instance | undefined): FinishPlan | undefined {
+    if (!current || current.lease?.token !== run.token || !ACTIVE.has(current.state)) return undefined;
+    const now = this.core.now();
+    const at = now.toISOString();
+    const task = this.core.tasks.get(current.taskId);
+    let event: MachineEvent;
+    const patch: Partial<Instance> = { lease: undefined, deadlineAt: undefined, progress: run.progress ?? current.progress };
+    if (run.checkpoint !== undefined) patch.checkpoint = run.checkpoint;
+    if (current.state === 'stopping') {
+      event = 'exited';
+      patch.endedAt = at;
+    } else if (outcome.kind === 'unwound') {
+      event = current.state === 'pausing' ? 'pause_point' : 'force_pause';
+    } else if (outcome.kind === 'ok') {
+      event = 'succeed';
+      patch.result = safeValue(outcome.value);
+      patch.checkpoint = undefined;
+      patch.endedAt = at;
+    } else {
+      event = 'fail';
+      patch.error = describeError(outcome.error);
+      patch.endedAt = at;
+      if (current.attempt < (task?.maxAttempts ?? 1)) {
+        patch.retryAt = new Date(now.getTime() + (task?.retryDelayMs ?? 0)).toISOString();
+      }
+    }
+    const verdict = this.core.machine.apply(event, { instance: current, task, now });
+    if (!verdict.ok) return undefined;
+    const next = advance(current, verdict.to, patch, at);
+    const { write, entry } = buildTransition(this.core, current, next, event, { actor: 'system:executor' });
+    if (event === 'succeed' && next.result !== undefined) entry.result = next.result;
+    return { write, entry, next };
+  }
+
+  private async finishOne(run: Run, outcome: Outcome): Promise<void> {
     for (let tries = 0; ; tries++) {
       if (run.abandoned) return this.lateResult(run, outcome);
-      const current = await this.core.store.getInstance(run.instanceId);
-      if (!current || current.lease?.token !== run.token || !ACTIVE.has(current.state)) {
+      const plan = this.planFinish(run, outcome, await this.core.store.getInstance(run.instanceId));
+      if (!plan) {
         run.abandoned ??= 'superseded';
         return this.lateResult(run, outcome);
       }
-      const now = this.core.now();
-      const at = now.toISOString();
-      const task = this.core.tasks.get(current.taskId);
-      let event: MachineEvent;
-      const patch: Partial<Instance> = { lease: undefined, deadlineAt: undefined, progress: run.progress ?? current.progress };
-      if (run.checkpoint !== undefined) patch.checkpoint = run.checkpoint;
-      if (current.state === 'stopping') {
-        event = 'exited';
-        patch.endedAt = at;
-      } else if (outcome.kind === 'unwound') {
-        event = current.state === 'pausing' ? 'pause_point' : 'force_pause';
-      } else if (outcome.kind === 'ok') {
-        event = 'succeed';
-        patch.result = safeValue(outcome.value);
-        patch.checkpoint = undefined;
-        patch.endedAt = at;
-      } else {
-        event = 'fail';
-        patch.error = describeError(outcome.error);
-        patch.endedAt = at;
-        if (current.attempt < (task?.maxAttempts ?? 1)) {
-          patch.retryAt = new Date(now.getTime() + (task?.retryDelayMs ?? 0)).toISOString();
-        }
-      }
-      const verdict = this.core.machine.apply(event, { instance: current, task, now });
-      if (!verdict.ok) {
-        run.abandoned ??= verdict.code;
-        return this.lateResult(run, outcome);
-      }
-      const next = advance(current, verdict.to, patch, at);
-      const { write, entry } = buildTransition(this.core, current, next, event, { actor: 'system:executor' });
-      if (outcome.kind === 'ok' && event === 'succeed') entry.result = next.result;
       run.finishing = true;
       try {
-        await this.core.store.commit({ instances: [write], audit: [entry] });
+        await this.core.store.commit({ instances: [plan.write], audit: [plan.entry] });
       } catch (err) {
         run.finishing = false;
         if (isTaskControlError(err, 'CONFLICT') && tries < 50) continue;
         throw err;
       }
-      await this.afterSettled(next);
+      await this.afterSettled(plan.next);
       return;
     }
   }
@@ -679,7 +782,9 @@ export class Runtime {
         await this.recover(current, `system:${this.core.id}`, 'the controller shut down').catch((err) => this.hooks.error(err, 'shutdown'));
       }
     }
-    await Promise.race([Promise.all(this.inflight), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    let last: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.inflight), new Promise((resolve) => (last = setTimeout(resolve, 1000)))]);
+    clearTimeout(last);
     this.started = false;
   }
 }

@@ -229,7 +229,7 @@ export class MemoryStateStore implements StateStore {
 
   private check(batch: CommitBatch): void {
     const conflict = (message: string, id: string) => new TaskControlError('CONFLICT', message, { details: { id } });
-    const seenDates = new Set<string>();
+    let seenDates: Set<string> | undefined;
     for (const { next, expectedVersion } of batch.instances ?? []) {
       const prev = this.instances.get(next.id);
       const actual = prev?.version ?? 0;
@@ -238,10 +238,10 @@ export class MemoryStateStore implements StateStore {
       }
       if (!prev && next.logicalDate !== undefined) {
         const key = `${next.taskId}\u0000${next.logicalDate}`;
-        if (this.byDate.has(key) || seenDates.has(key)) {
+        if (this.byDate.has(key) || seenDates?.has(key)) {
           throw conflict(`task ${next.taskId} already has an instance for ${next.logicalDate}`, next.id);
         }
-        seenDates.add(key);
+        (seenDates ??= new Set()).add(key);
       }
     }
     for (const { next, expectedVersion } of batch.commands ?? []) {

@@ -4,7 +4,8 @@ import { isTaskControlError } from '../errors.js';
 import type { BackfillRecord, CommandRecord, StateStore, StoreNotice } from '../store/state-store.js';
 import type { AuditEntry, Instance, InstanceState } from '../types.js';
 
-type TestFn = (name: string, fn: () => Promise<void> | void) => unknown;
+/** A test-registering function such as vitest's or node:test's `it`. */
+export type TestFn = (name: string, fn: () => Promise<void> | void) => unknown;
 
 /** The test functions the suite registers its cases with: vitest's, node:test's, or jest's. */
 export interface ContractRunner {

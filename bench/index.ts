@@ -1,0 +1,12 @@
+// npm run bench: every benchmark, each as a figure and a ratio to a reference run in the
+// same process (raw p-queue, raw croner, a bare spawn). Figures vary with the machine; ratios less so.
+import { benchLifecycle } from './lifecycle.js';
+import { printTable, type Row } from './util.js';
+
+const sections: [string, () => Promise<Row[]>][] = [['Lifecycle and pause latency (memory store)', benchLifecycle]];
+
+const only = process.argv[2];
+for (const [title, run] of sections) {
+  if (only && !title.toLowerCase().includes(only.toLowerCase())) continue;
+  printTable(title, await run());
+}
