@@ -39,3 +39,6 @@ export { formatTimeline } from './format/timeline.js';
 export type { TimelineOptions } from './format/timeline.js';
 export { toMermaid } from './format/mermaid.js';
 export type { MermaidOptions } from './format/mermaid.js';
+export type { BackfillOptions, BackfillHandle, BackfillPlan } from './controller/controller.js';
+export { BackfillPlanner } from './backfill/planner.js';
+export type { Slot, BackfillPlannerOptions, BackfillOrder, DateInput } from './backfill/planner.js';

@@ -145,3 +145,25 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T 
   const first = issues[0];
   throw new TaskControlError('VALIDATION', `${first.path.join('.')}: ${first.message}`, { issues });
 }
+
+const dateInput = z.custom<string | Date | object>(
+  (v) => typeof v === 'string' || v instanceof Date || (typeof v === 'object' && v !== null && 'toISO' in v),
+  'must be an ISO 8601 string, a Date or a luxon DateTime',
+);
+
+export const backfillOptionsSchema = z
+  .object({
+    from: dateInput,
+    to: dateInput,
+    order: z.enum(['asc', 'desc']).optional(),
+    params: params.optional(),
+    actor: id.optional(),
+    schedule: scheduleSchema.optional(),
+    mode: z.enum(['serial', 'parallel']).optional(),
+    concurrency: positiveInt.max(10_000).optional(),
+    reprocess: z.enum(['none', 'failed', 'all']).optional(),
+    dryRun: z.boolean().optional(),
+    includeDownstream: z.boolean().optional(),
+    reason: z.string().max(10_000).optional(),
+  })
+  .strict();

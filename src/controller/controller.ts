@@ -7,6 +7,7 @@ import { StateMachine, type HostGuard } from '../machine/machine.js';
 import type { MachineEvent } from '../machine/transitions.js';
 import {
   auditFilterSchema,
+  backfillOptionsSchema,
   controllerOptionsSchema,
   listFilterSchema,
   parse,
@@ -21,7 +22,7 @@ import {
   waitForOptionsSchema,
 } from '../schemas.js';
 import { MemoryStateStore } from '../store/memory-store.js';
-import type { CommandRecord, CommitBatch, HeldScope, InstanceQuery, StateStore, StoreNotice } from '../store/state-store.js';
+import type { BackfillRecord, CommandRecord, CommitBatch, HeldScope, InstanceQuery, StateStore, StoreNotice } from '../store/state-store.js';
 import {
   isTerminal,
   type AuditEntry,
@@ -36,6 +37,7 @@ import {
   type ListFilter,
   type Page,
   type PauseOptions,
+  type Schedule,
   type RerunOptions,
   type ResumeOptions,
   type StopOptions,
@@ -43,6 +45,9 @@ import {
   type TaskDefinition,
   type TransitionEvent as TransitionEventPayload,
 } from '../types.js';
+import { BackfillPlanner, type DateInput, type Slot } from '../backfill/planner.js';
+import { assertNoOverlap, BackfillRun, planReprocess, type BackfillHost } from '../backfill/backfill-run.js';
+import { emptyCounts } from '../store/memory-store.js';
 import { planInstance, SCOPE_STATES, type InstancePlan, type PlanContext } from './commands.js';
 import { advance, buildTransition, idFactory, type Core } from './core.js';
 import { Runtime } from './runtime.js';
@@ -79,6 +84,63 @@ export interface SubmitOptions {
   /** ISO 8601 (with offset) or a Date; one instance per (taskId, logicalDate). */
   logicalDate?: string | Date;
   actor?: string;
+}
+
+/** Options of {@link TaskController.backfill}. */
+export interface BackfillOptions {
+  /** First logical date, inclusive (ISO string, Date or luxon DateTime). */
+  from: DateInput;
+  /** Last logical date, inclusive. */
+  to: DateInput;
+  /** Run order. @default 'asc' */
+  order?: 'asc' | 'desc';
+  /** Params for every instance the backfill creates (merged over the task's defaults). */
+  params?: Record<string, unknown>;
+  actor?: string;
+  reason?: string;
+  /** Overrides the task's schedule for this backfill. */
+  schedule?: Schedule;
+  /** `serial`: one slot at a time in date order; `parallel`: up to `concurrency` at once. @default 'serial' */
+  mode?: 'serial' | 'parallel';
+  /** Parallel mode: the most slots of this backfill running at once. @default 4 */
+  concurrency?: number;
+  /** Dates that already have an instance: skip them (`none`), rerun failed/stopped ones, or rerun all. @default 'none' */
+  reprocess?: 'none' | 'failed' | 'all';
+  /** Create nothing; report the total, a preview and what each reprocess policy would do. */
+  dryRun?: boolean;
+  /** Also create, per date, the instances of tasks that depend on this one (run after it). */
+  includeDownstream?: boolean;
+}
+
+/** What a dry run reports. */
+export interface BackfillPlan {
+  total: number;
+  /** Dates with no instance yet. */
+  wouldCreate: number;
+  /** Dates whose instance the chosen policy reruns. */
+  wouldRerun: number;
+  /** Dates whose instance the chosen policy leaves alone. */
+  wouldSkip: number;
+  /** The same counts under each policy. */
+  byPolicy: Record<'none' | 'failed' | 'all', { wouldCreate: number; wouldRerun: number; wouldSkip: number }>;
+}
+
+/** A running (or planned) backfill, controlled as one unit. */
+export interface BackfillHandle {
+  id: string;
+  /** Resolves when the backfill completes or is cancelled (at once for a dry run). */
+  done: Promise<BackfillStatus>;
+  /** Hold the backfill: it creates and dispatches nothing until resumed. */
+  pause(options?: { actor?: string }): Promise<void>;
+  resume(options?: { actor?: string }): Promise<void>;
+  /** Stop its unfinished instances and create no more. */
+  cancel(options?: { actor?: string }): Promise<void>;
+  /** The current status. */
+  status(): BackfillStatus;
+  /** Dry runs: the first 100 slots in run order. */
+  preview?: Slot[];
+  /** Dry runs: what the backfill would do. */
+  plan?: BackfillPlan;
 }
 
 /** Options of {@link TaskController.waitFor}. */
@@ -150,6 +212,7 @@ export class TaskController {
   private readonly unsubscribe: () => void;
   private started = false;
   private downstreamCache?: Map<string, string[]>;
+  private readonly backfillRuns = new Map<string, BackfillRun>();
 
   constructor(options: TaskControllerOptions = {}) {
     const o = parse(controllerOptionsSchema, options, 'options') as TaskControllerOptions;
@@ -177,6 +240,7 @@ export class TaskController {
       o.concurrency ?? 10,
       {
         released: (instance) => this.releaseDownstream(instance),
+        failedForGood: (instance) => this.failDownstream(instance),
         progress: (instance, done, total) =>
           this.emitter.emit('progress', { instanceId: instance.id, taskId: instance.taskId, done, total }),
         error: (error, where) => this.emitter.emit('error', { error, where }),
@@ -249,6 +313,7 @@ export class TaskController {
     await (this.scopesLoaded = this.refreshScopes().then(() => undefined));
     await this.runtime.start();
     await this.releasePending();
+    if (this.runtime.hasExecutor) await this.resumeBackfills();
   }
 
   /** Stop dispatching, wait up to `graceMs` (default 10 000) for running work, then abort it and release the leases. */
@@ -424,7 +489,12 @@ export class TaskController {
     return this.command('rerun', target, options);
   }
 
-  private async command(action: ControlAction, targetIn: Target, optionsIn: object): Promise<ControlResult> {
+  private async command(
+    action: ControlAction,
+    targetIn: Target,
+    optionsIn: object,
+    internal: { patch?: Partial<Instance>; skipAuthorize?: boolean } = {},
+  ): Promise<ControlResult> {
     const target = parse(targetSchema, targetIn, 'target') as Target;
     const options = parse(ACTIONS[action].schema, optionsIn ?? {}, 'options') as Record<string, unknown> & {
       actor?: string;
@@ -441,11 +511,13 @@ export class TaskController {
     const { tasks, groups, backfills } = this.namedBy(target, instances);
     const commandOptions = { ...options };
     delete commandOptions.actor;
-    await this.authorizeOrThrow(action, options.actor, target, commandOptions, tasks, groups, 'taskId' in target ? target.taskId : undefined, backfills);
+    if (!internal.skipAuthorize) {
+      await this.authorizeOrThrow(action, options.actor, target, commandOptions, tasks, groups, 'taskId' in target ? target.taskId : undefined, backfills);
+    }
 
     const commandId = this.core.newId();
     for (let tries = 0; ; tries++) {
-      const { result, batch } = await this.plan(action, target, options, commandOptions, instances, commandId, tasks, backfills);
+      const { result, batch } = await this.plan(action, target, options, commandOptions, instances, commandId, tasks, backfills, internal.patch);
       if (options.dryRun) return result;
       try {
         await this.core.store.commit(batch);
@@ -458,13 +530,13 @@ export class TaskController {
         instances = await this.resolveTarget(action, target);
         continue;
       }
-      if ('backfillId' in target === false) {
-        // settled instances (skip, stop) may release downstream work
+      {
+        // settled instances: a skip releases downstream work, a stop ends it
         for (const change of result.applied) {
-          if (change.changed && (change.to === 'skipped')) {
-            const instance = await this.core.store.getInstance(change.instanceId);
-            if (instance) await this.releaseDownstream(instance);
-          }
+          if (!change.changed || (change.to !== 'skipped' && change.to !== 'stopped')) continue;
+          const instance = await this.core.store.getInstance(change.instanceId);
+          if (instance?.state === 'skipped') await this.releaseDownstream(instance);
+          else if (instance?.state === 'stopped') await this.failDownstream(instance);
         }
       }
       return result;
@@ -480,6 +552,7 @@ export class TaskController {
     commandId: string,
     tasks: string[],
     backfills: string[],
+    extraPatch?: Partial<Instance>,
   ): Promise<{ result: ControlResult; batch: CommitBatch }> {
     const scopes = new Map((await this.core.store.listScopes()).map((s) => [s.id, s]));
     const now = this.core.now();
@@ -545,7 +618,7 @@ export class TaskController {
       } else if (p.kind === 'same') {
         result.applied.push({ instanceId: instance.id, from: instance.state, to: instance.state, changed: false });
       } else {
-        const next = advance(instance, p.to, p.patch, at);
+        const next = advance(instance, p.to, extraPatch ? { ...p.patch, ...extraPatch } : p.patch, at);
         const { write, entry } = buildTransition(this.core, instance, next, p.event, {
           actor,
           commandId,
@@ -703,6 +776,173 @@ export class TaskController {
     });
   }
 
+  // -- backfill ----------------------------------------------------------------------------
+
+  /**
+   * Run a task over a range of logical dates from its schedule (or `options.schedule`), as
+   * one unit that can be paused, resumed and cancelled. Instances are created as slots come
+   * due, never more than the backfill's concurrency ahead. With `dryRun` nothing is created.
+   */
+  async backfill(taskId: string, options: BackfillOptions): Promise<BackfillHandle> {
+    parse(targetSchema, { taskId }, 'taskId');
+    const o = parse(backfillOptionsSchema, options, 'options') as BackfillOptions;
+    const task = this.core.tasks.get(taskId);
+    if (!task) throw new TaskControlError('NOT_FOUND', `task ${taskId} is not defined; call define() first`, { details: { taskId } });
+    const schedule = o.schedule ?? task.schedule;
+    if (!schedule) {
+      throw new TaskControlError('VALIDATION', `options.schedule: task ${taskId} has no schedule; pass one`, {
+        issues: [{ path: ['options', 'schedule'], message: 'required when the task has no schedule' }],
+      });
+    }
+    const planner = withPath(() => new BackfillPlanner({ schedule, from: o.from, to: o.to, order: o.order }), 'options');
+    const mode = o.mode ?? 'serial';
+    const concurrency = mode === 'serial' ? 1 : (o.concurrency ?? 4);
+    const reprocess = o.reprocess ?? 'none';
+    const groups = task.group ? [task.group] : [];
+    await this.authorizeOrThrow('backfill', o.actor, { taskId }, { ...o, actor: undefined }, [taskId], groups, taskId);
+    const total = planner.count();
+    if (o.dryRun) {
+      const byPolicy = await planReprocess(this.core.store, planner, taskId);
+      const status: BackfillStatus = { id: this.core.newId(), taskId, state: 'planned', total, counts: emptyCounts() };
+      return {
+        id: status.id,
+        done: Promise.resolve(status),
+        preview: planner.preview(100),
+        plan: { total, ...byPolicy[reprocess], byPolicy },
+        pause: async () => undefined,
+        resume: async () => undefined,
+        cancel: async () => undefined,
+        status: () => status,
+      };
+    }
+    await assertNoOverlap(this.core.store, taskId, planner.fromMs, planner.toMs);
+    const at = this.core.now().toISOString();
+    const record: BackfillRecord = {
+      id: this.core.newId(),
+      taskId,
+      state: 'running',
+      schedule,
+      from: planner.from,
+      to: planner.to,
+      order: planner.order,
+      mode,
+      concurrency,
+      reprocess,
+      params: o.params ?? {},
+      includeDownstream: o.includeDownstream ?? false,
+      total,
+      nextIndex: 0,
+      createdAt: at,
+      updatedAt: at,
+      version: 1,
+    };
+    if (o.actor !== undefined) record.actor = o.actor;
+    const entry: AuditEntry = {
+      id: this.core.newId(),
+      at,
+      actor: o.actor ?? 'anonymous',
+      kind: 'command',
+      action: 'backfill',
+      commandId: record.id,
+      taskId,
+      backfillId: record.id,
+      target: { taskId },
+      result: { backfillId: record.id, total, from: record.from, to: record.to, mode, concurrency, reprocess },
+    };
+    if (o.reason !== undefined) entry.reason = o.reason;
+    await this.core.store.commit({ backfills: [{ next: record, expectedVersion: 0 }], audit: [entry] });
+    const run = await this.driveBackfill(record);
+    return this.handleFor(run, o.actor);
+  }
+
+  /** The status of a backfill (from the store, so any controller can answer). */
+  async getBackfill(backfillId: string): Promise<BackfillStatus | undefined> {
+    parse(targetSchema, { backfillId }, 'backfillId');
+    const local = this.backfillRuns.get(backfillId);
+    if (local) return local.status();
+    const record = await this.core.store.getBackfill(backfillId);
+    if (!record) return undefined;
+    const counts = await this.core.store.countInstances({ backfillId });
+    return { id: record.id, taskId: record.taskId, state: record.state, total: record.total, counts };
+  }
+
+  /** A handle on a backfill this controller drives, e.g. one resumed after a restart. */
+  backfillHandle(backfillId: string, actor?: string): BackfillHandle | undefined {
+    const run = this.backfillRuns.get(backfillId);
+    return run ? this.handleFor(run, actor) : undefined;
+  }
+
+  private handleFor(run: BackfillRun, actor: string | undefined): BackfillHandle {
+    const target = { backfillId: run.id };
+    const ask = async (action: 'pause' | 'resume' | 'stop', as?: string) => {
+      const record = await this.core.store.getBackfill(run.id);
+      const groups = record ? (this.core.tasks.get(record.taskId)?.group ?? undefined) : undefined;
+      await this.authorizeOrThrow(action, as ?? actor, target, {}, record ? [record.taskId] : [], groups ? [groups] : [], record?.taskId, [run.id]);
+    };
+    return {
+      id: run.id,
+      done: run.done,
+      pause: async (o = {}) => {
+        await ask('pause', o.actor);
+        await run.pause();
+      },
+      resume: async (o = {}) => {
+        await ask('resume', o.actor);
+        await run.resume();
+      },
+      cancel: async (o = {}) => {
+        await ask('stop', o.actor);
+        await run.cancel(o.actor ?? actor ?? 'anonymous');
+      },
+      status: () => run.status(),
+    };
+  }
+
+  private async driveBackfill(record: BackfillRecord): Promise<BackfillRun> {
+    const existing = this.backfillRuns.get(record.id);
+    if (existing) return existing;
+    const counts = await this.core.store.countInstances({ backfillId: record.id });
+    const run = new BackfillRun(this.backfillHost(), record, counts);
+    this.backfillRuns.set(record.id, run);
+    void run.done.then(() => this.backfillRuns.delete(record.id));
+    await run.start();
+    return run;
+  }
+
+  private backfillHost(): BackfillHost {
+    return {
+      store: this.core.store,
+      task: (taskId) => this.core.tasks.get(taskId),
+      downstreamTasks: (taskId) => {
+        const depth = this.taskDepths();
+        return this.downstreamOf(taskId).sort((a, b) => (depth.get(a) ?? 0) - (depth.get(b) ?? 0));
+      },
+      createInstance: (task, o) => this.createInstance(task, o),
+      rerunFor: async (backfillId, instanceIds, params, actor) => {
+        await this.command('rerun', { instanceIds }, { actor, params, reason: `reprocessed by backfill ${backfillId}` }, { patch: { backfillId }, skipAuthorize: true });
+      },
+      stopAll: async (backfillId, actor) => {
+        await this.command('stop', { backfillId }, { actor, reason: `backfill ${backfillId} cancelled` }, { skipAuthorize: true });
+      },
+      setHeld: (backfillId, held) => this.setBackfillHeld(backfillId, held),
+      emit: (status) => this.emitter.emit('backfill', status),
+      now: () => this.core.now(),
+      onTransition: (listener) => {
+        this.emitter.on('transition', listener);
+        return () => this.emitter.off('transition', listener);
+      },
+      error: (error) => this.emitter.emit('error', { error, where: 'backfill' }),
+    };
+  }
+
+  /** On start: carry on the backfills left running or paused in the store. */
+  private async resumeBackfills(): Promise<void> {
+    for (const record of await this.core.store.listBackfills({ state: ['running', 'paused'] })) {
+      if (!this.core.tasks.has(record.taskId)) continue;
+      await this.driveBackfill(record);
+    }
+  }
+
   // -- dependencies ------------------------------------------------------------------------
 
   /** True when every upstream instance of the same logical date succeeded or was skipped. */
@@ -768,6 +1008,23 @@ export class TaskController {
           reason: `upstream ${instance.taskId} ${instance.state}`,
         });
       }
+    }
+  }
+
+  /**
+   * An instance failed for good or was stopped: its pending dependants (same logical date)
+   * will never run, so they are stopped with `UPSTREAM_FAILED`. `rerun(..., { downstream: true })`
+   * brings them back.
+   */
+  private async failDownstream(instance: Instance): Promise<void> {
+    if (instance.logicalDate === undefined) return;
+    for (const taskId of this.downstreamOf(instance.taskId)) {
+      const d = await this.core.store.findInstance(taskId, instance.logicalDate);
+      if (d?.state !== 'pending') continue;
+      await this.runtime.transitionIf(d.id, ['pending'], 'upstream_failed', 'system:dependencies', () => ({
+        endedAt: this.core.now().toISOString(),
+        error: { code: 'UPSTREAM_FAILED', message: `upstream ${instance.taskId} ${instance.state}` },
+      }), undefined, { reason: `upstream ${instance.taskId} ${instance.state}` });
     }
   }
 
@@ -856,6 +1113,19 @@ export class TaskController {
   /** Facts for tests and tooling: what runs here now. */
   get running(): number {
     return this.runtime.runningCount;
+  }
+}
+
+/** Run `fn`; prefix the path of a VALIDATION error it throws with `prefix`. */
+function withPath<T>(fn: () => T, prefix: string): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (isTaskControlError(err, 'VALIDATION') && err.issues) {
+      const issues = err.issues.map((i) => ({ ...i, path: [prefix, ...i.path] }));
+      throw new TaskControlError('VALIDATION', `${prefix}.${err.message}`, { issues });
+    }
+    throw err;
   }
 }
 

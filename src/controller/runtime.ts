@@ -128,6 +128,11 @@ export class Runtime {
   ) {
   }
 
+  /** Whether this controller runs work (has an executor). */
+  get hasExecutor(): boolean {
+    return this.executor !== undefined;
+  }
+
   get runningCount(): number {
     return this.runs.size;
   }
@@ -531,6 +536,8 @@ export class Runtime {
       } else {
         await this.hooks.failedForGood?.(instance);
       }
+    } else if (instance.state === 'stopped') {
+      await this.hooks.failedForGood?.(instance);
     }
   }
 

@@ -17,6 +17,7 @@ export type MachineEvent =
   | 'submit_pending' //    created waiting for upstream instances
   | 'submit_held' //       created inside a held scope
   | 'ready' //             upstream instances succeeded
+  | 'upstream_failed' //   an upstream instance failed for good or was stopped
   | 'start' //             a controller claimed it
   | 'succeed' //           the executor resolved
   | 'fail' //              the executor threw
@@ -51,6 +52,7 @@ export const TRANSITIONS: readonly TransitionRow[] = Object.freeze([
   { from: 'none', event: 'submit_pending', to: 'pending' },
   { from: 'none', event: 'submit_held', to: 'paused' },
   { from: 'pending', event: 'ready', to: 'queued' },
+  { from: 'pending', event: 'upstream_failed', to: 'stopped' },
   { from: 'queued', event: 'start', to: 'running' },
 
   ...RUNNING_LIKE.flatMap((from) => [
@@ -60,9 +62,10 @@ export const TRANSITIONS: readonly TransitionRow[] = Object.freeze([
     { from, event: 'force_pause', to: 'paused' } as const,
     { from, event: 'stop', to: 'stopping' } as const,
     { from, event: 'force_stop', to: 'stopped' } as const,
-    { from, event: 'requeue', to: 'queued', guard: 'attemptsLeft' } as const,
-    { from, event: 'recover_fail', to: 'failed' } as const,
   ]),
+  // recovery and shutdown: a pausing instance is paused (`recover`), only a running one is requeued
+  { from: 'running', event: 'requeue', to: 'queued', guard: 'attemptsLeft' },
+  { from: 'running', event: 'recover_fail', to: 'failed' },
   { from: 'pending', event: 'pause', to: 'paused' },
   { from: 'queued', event: 'pause', to: 'paused' },
   { from: 'running', event: 'pause', to: 'pausing' },
