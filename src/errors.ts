@@ -10,6 +10,8 @@
  * - `SCOPE_HELD`: resuming one instance of a scope that is held; release the scope instead.
  * - `BACKFILL_CONFLICT`: an active backfill of the same task overlaps the range.
  * - `TIMEOUT`: a task's `timeoutMs` or a `waitFor` timeout passed.
+ * - `UNAVAILABLE`: the store cannot be reached (a wrong connection string, a database that went
+ *   away); nothing was written, and the call may be retried once it is back.
  */
 export type ErrorCode =
   | 'VALIDATION'
@@ -20,7 +22,8 @@ export type ErrorCode =
   | 'GUARD_REJECTED'
   | 'SCOPE_HELD'
   | 'BACKFILL_CONFLICT'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'UNAVAILABLE';
 
 /** One problem found while validating an input: where it is and what is wrong with it. */
 export interface ValidationIssue {
