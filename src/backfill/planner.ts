@@ -810,7 +810,6 @@ function cronCount(s: ParsedCronSchedule, tl: ZoneTimeline, fromMs: number, toMs
 class InstantFormatter {
   readonly #tl: ZoneTimeline;
   #chunkIndex = NaN;
-  #chunkStart = 0;
   #chunk: Chunk | undefined;
   #day = NaN;
   #prefix = '';
@@ -824,7 +823,6 @@ class InstantFormatter {
     if (c !== this.#chunkIndex) {
       this.#chunkIndex = c;
       this.#chunk = this.#tl.chunk(c);
-      this.#chunkStart = c * CHUNK;
     }
     const ch = this.#chunk!;
     let off = ch.startOffset;
@@ -997,13 +995,21 @@ function instantOf(value: unknown, timezone: string, path: (string | number)[], 
   return ms;
 }
 
+/** What {@link checkPlannerOptions} found. */
+export interface PlannerOptionsCheck {
+  /** The validated options, present when there are no issues. */
+  options?: ValidatedPlannerOptions;
+  /** Every problem found, each with the path of its field. */
+  issues: ValidationIssue[];
+}
+
 /**
  * Check planner options and collect every problem found, without throwing.
  *
  * @param input - What would be given to `new BackfillPlanner(...)`.
  * @returns The validated options when `issues` is empty.
  */
-export function checkPlannerOptions(input: unknown): { options?: ValidatedPlannerOptions; issues: ValidationIssue[] } {
+export function checkPlannerOptions(input: unknown): PlannerOptionsCheck {
   if (typeof input !== 'object' || input === null) {
     return { issues: [{ path: [], message: 'planner options must be an object { schedule, from, to, order? }', code: 'invalid_type' }] };
   }

@@ -63,7 +63,10 @@ export type ParsedSchedule = ParsedCronSchedule | ParsedIntervalSchedule;
 // ---------------------------------------------------------------------------------------------
 // Calendar arithmetic (proleptic Gregorian, no Date objects)
 
-/** Days from 1970-01-01 to the given civil date (month 1-12). */
+/**
+ * Days from 1970-01-01 to the given civil date (month 1-12).
+ * @internal
+ */
 export function daysFromCivil(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year;
   const era = Math.floor(y / 400);
@@ -74,13 +77,19 @@ export function daysFromCivil(year: number, month: number, day: number): number 
   return era * 146097 + doe - 719468;
 }
 
-/** Number of days in `month` (1-12) of `year`. */
+/**
+ * Number of days in `month` (1-12) of `year`.
+ * @internal
+ */
 export function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
-/** Day of week of a day number from {@link daysFromCivil}: 0 = Sunday ... 6 = Saturday. */
+/**
+ * Day of week of a day number from {@link daysFromCivil}: 0 = Sunday ... 6 = Saturday.
+ * @internal
+ */
 export function weekdayOfDay(days: number): number {
   return (((days + 4) % 7) + 7) % 7;
 }
@@ -88,13 +97,14 @@ export function weekdayOfDay(days: number): number {
 // ---------------------------------------------------------------------------------------------
 // Validation helpers
 
-type Path = (string | number)[];
-
-function issue(path: Path, message: string, code = 'custom'): ValidationIssue {
+function issue(path: (string | number)[], message: string, code = 'custom'): ValidationIssue {
   return { path, message, code };
 }
 
-/** Throw `VALIDATION` for a list of issues, the message naming the first field. */
+/**
+ * Throw `VALIDATION` for a list of issues, the message naming the first field.
+ * @internal
+ */
 export function throwValidation(issues: ValidationIssue[]): never {
   const first = issues[0];
   const where = first.path.length > 0 ? first.path.join('.') : 'input';
@@ -106,6 +116,7 @@ const zoneNames = new Map<string, string | null>();
 /**
  * The canonical spelling of an IANA zone (`utc` gives `UTC`), or `undefined` when the zone is
  * unknown. Validated with luxon's `Info.isValidIANAZone`.
+ * @internal
  */
 export function canonicalZone(zone: string): string | undefined {
   let known = zoneNames.get(zone);
@@ -124,7 +135,7 @@ export function canonicalZone(zone: string): string | undefined {
   return known ?? undefined;
 }
 
-function checkZone(value: unknown, path: Path, issues: ValidationIssue[]): string {
+function checkZone(value: unknown, path: (string | number)[], issues: ValidationIssue[]): string {
   if (value === undefined) return DEFAULT_TIMEZONE;
   if (typeof value !== 'string') {
     issues.push(issue(path, 'must be an IANA time zone name such as "Europe/Berlin"', 'invalid_type'));
@@ -215,7 +226,7 @@ class CronDays {
   }
 }
 
-function parseCron(value: unknown, timezone: string, path: Path, issues: ValidationIssue[]): ParsedCronSchedule | undefined {
+function parseCron(value: unknown, timezone: string, path: (string | number)[], issues: ValidationIssue[]): ParsedCronSchedule | undefined {
   if (typeof value !== 'string') {
     issues.push(issue(path, 'must be a cron expression string such as "*/5 * * * *"', 'invalid_type'));
     return undefined;
@@ -259,7 +270,7 @@ function parseCron(value: unknown, timezone: string, path: Path, issues: Validat
 // ---------------------------------------------------------------------------------------------
 // Intervals
 
-function parseEvery(value: unknown, timezone: string, path: Path, issues: ValidationIssue[]): ParsedIntervalSchedule | undefined {
+function parseEvery(value: unknown, timezone: string, path: (string | number)[], issues: ValidationIssue[]): ParsedIntervalSchedule | undefined {
   if (typeof value !== 'string') {
     issues.push(issue(path, 'must be an ISO 8601 duration string such as "P1D" or "PT15M"', 'invalid_type'));
     return undefined;
@@ -303,6 +314,14 @@ function parseEvery(value: unknown, timezone: string, path: Path, issues: Valida
 // ---------------------------------------------------------------------------------------------
 // Public entry points
 
+/** What {@link checkSchedule} found. */
+export interface ScheduleCheck {
+  /** The parsed schedule, present when there are no issues. */
+  schedule?: ParsedSchedule;
+  /** Every problem found, each with the path of its field. */
+  issues: ValidationIssue[];
+}
+
 /**
  * Check a schedule and collect what is wrong with it, without throwing.
  *
@@ -310,10 +329,7 @@ function parseEvery(value: unknown, timezone: string, path: Path, issues: Valida
  * @param path - Where the schedule sits in a larger input, prefixed to every issue's path.
  * @returns The parsed schedule when `issues` is empty.
  */
-export function checkSchedule(
-  input: unknown,
-  path: Path = ['schedule'],
-): { schedule?: ParsedSchedule; issues: ValidationIssue[] } {
+export function checkSchedule(input: unknown, path: (string | number)[] = ['schedule']): ScheduleCheck {
   const issues: ValidationIssue[] = [];
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     issues.push(issue(path, 'must be an object: { cron, timezone? } or { every, timezone? }', 'invalid_type'));
@@ -349,7 +365,7 @@ export function checkSchedule(
  * @throws {@link TaskControlError} `VALIDATION` naming the field (e.g. `schedule.cron`,
  *   `schedule.timezone`, `schedule.every`) when the expression, the zone or the duration is invalid.
  */
-export function parseSchedule(input: Schedule | unknown, path: Path = ['schedule']): ParsedSchedule {
+export function parseSchedule(input: Schedule | unknown, path: (string | number)[] = ['schedule']): ParsedSchedule {
   const { schedule, issues } = checkSchedule(input, path);
   if (schedule === undefined) throwValidation(issues);
   return schedule;
