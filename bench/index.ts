@@ -1,9 +1,16 @@
 // npm run bench: every benchmark, each as a figure and a ratio to a reference run in the
 // same process (raw p-queue, raw croner, a bare spawn). Figures vary with the machine; ratios less so.
+// `npm run bench -- planner` runs the sections whose title contains "planner".
+import { benchBackfillRun } from './backfill.js';
 import { benchLifecycle } from './lifecycle.js';
+import { benchPlanner } from './planner.js';
 import { printTable, type Row } from './util.js';
 
-const sections: [string, () => Promise<Row[]>][] = [['Lifecycle and pause latency (memory store)', benchLifecycle]];
+const sections: [string, () => Promise<Row[]>][] = [
+  ['Lifecycle and pause latency (memory store)', benchLifecycle],
+  ['Backfill planner vs raw croner', async () => (await benchPlanner()) as unknown as Row[]],
+  ['Backfill run (memory store)', () => benchBackfillRun()],
+];
 
 const only = process.argv[2];
 for (const [title, run] of sections) {
