@@ -42,3 +42,7 @@ export type { MermaidOptions } from './format/mermaid.js';
 export type { BackfillOptions, BackfillHandle, BackfillPlan } from './controller/controller.js';
 export { BackfillPlanner } from './backfill/planner.js';
 export type { Slot, BackfillPlannerOptions, BackfillOrder, DateInput } from './backfill/planner.js';
+export type { ApprovalRequest, HoldWhileOptions } from './controller/controller.js';
+export { rbac } from './governance/rbac.js';
+export type { RbacPolicy, Rule, AuthSubject } from './governance/rbac.js';
+export type { MetricsSnapshot, CommandMetrics, CommandDone } from './governance/metrics.js';

@@ -59,8 +59,29 @@ export const resumeOptionsSchema = z
     ...commandOptions,
     strategy: z.enum(['continue', 'restart', 'skip']).optional(),
     params: params.optional(),
+    at: isoDate.optional(),
+    after: z.object({ instanceIds: z.array(id).min(1, 'must name at least one instance') }).strict().optional(),
   })
+  .strict()
+  .refine((o) => !(o.at !== undefined && o.after !== undefined), { message: 'give at or after, not both', path: ['at'] });
+
+export const decisionOptionsSchema = z
+  .object({ actor: id, reason: z.string().max(10_000).optional() })
   .strict();
+
+export const approvalsFilterSchema = z
+  .object({ state: z.union([z.enum(['awaiting', 'approved', 'rejected', 'expired']), z.array(z.enum(['awaiting', 'approved', 'rejected', 'expired']))]).optional() })
+  .strict();
+
+export const holdWhileOptionsSchema = z
+  .object({ name: id.regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only'), checkEveryMs: positiveInt })
+  .strict();
+
+export const scopeTargetSchema = z.union([
+  z.object({ taskId: id }).strict(),
+  z.object({ group: id }).strict(),
+  z.object({ all: z.literal(true) }).strict(),
+]);
 
 export const stopOptionsSchema = z
   .object({ ...commandOptions, force: z.boolean().optional(), graceMs: nonNegInt.optional() })
@@ -130,6 +151,10 @@ export const controllerOptionsSchema = z
     controllerId: id.optional(),
     guards: z.array(z.custom<object>((v) => typeof v === 'object' && v !== null)).optional(),
     pollMs: positiveInt.optional(),
+    approvals: z
+      .object({ rules: z.array(z.custom<object>((v) => typeof v === 'object' && v !== null, 'must be a rule')), ttlMs: positiveInt.optional() })
+      .strict()
+      .optional(),
   })
   .passthrough();
 

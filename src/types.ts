@@ -272,6 +272,8 @@ export interface AuthRequest {
   tasks: string[];
   /** Groups named by the target or its instances. */
   groups: string[];
+  /** Each instance's (or the targeted task's or group's) task and group, paired. */
+  subjects?: { taskId?: string; group?: string }[];
 }
 
 /** A `transition` event. */

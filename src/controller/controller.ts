@@ -1,12 +1,16 @@
 import { EventEmitter } from 'eventemitter3';
 import { DateTime } from 'luxon';
-import { realTimers, type TimerHost } from '../clock.js';
+import { realTimers, unrefTimer, type TimerHost } from '../clock.js';
 import { TaskControlError, isTaskControlError } from '../errors.js';
 import type { Executor } from '../execution/executor.js';
 import { StateMachine, type HostGuard } from '../machine/machine.js';
 import type { MachineEvent } from '../machine/transitions.js';
 import {
+  approvalsFilterSchema,
   auditFilterSchema,
+  decisionOptionsSchema,
+  holdWhileOptionsSchema,
+  scopeTargetSchema,
   backfillOptionsSchema,
   controllerOptionsSchema,
   listFilterSchema,
@@ -51,6 +55,8 @@ import { emptyCounts } from '../store/memory-store.js';
 import { planInstance, SCOPE_STATES, type InstancePlan, type PlanContext } from './commands.js';
 import { advance, buildTransition, idFactory, type Core } from './core.js';
 import { Runtime } from './runtime.js';
+import { approvalRuleMatches, ruleSchema, type Rule } from '../governance/rbac.js';
+import { MetricsRecorder, type CommandDone, type MetricsSnapshot } from '../governance/metrics.js';
 
 /** Options of the {@link TaskController} constructor. */
 export interface TaskControllerOptions {
@@ -76,6 +82,8 @@ export interface TaskControllerOptions {
   guards?: HostGuard[];
   /** How often leases are renewed and deadlines, retries and dead owners are looked for. @default leaseMs / 3, at most 1000 */
   pollMs?: number;
+  /** Commands that need a second person: they wait as `awaiting_approval` until `approve()`. */
+  approvals?: { rules: Rule[]; ttlMs?: number };
 }
 
 /** Options of {@link TaskController.submit}. */
@@ -84,6 +92,39 @@ export interface SubmitOptions {
   /** ISO 8601 (with offset) or a Date; one instance per (taskId, logicalDate). */
   logicalDate?: string | Date;
   actor?: string;
+}
+
+/** Internal knobs of a command call (backfills, approvals, schedules). */
+interface CommandInternals {
+  patch?: Partial<Instance>;
+  skipAuthorize?: boolean;
+  /** Apply a deferred command: its record (with the new status) is committed with the change. */
+  record?: { next: CommandRecord; expectedVersion: number };
+  fromSchedule?: boolean;
+}
+
+/** One approval request, as {@link TaskController.approvals} lists it. */
+export interface ApprovalRequest {
+  commandId: string;
+  action: ControlAction;
+  target: Target;
+  options: Record<string, unknown>;
+  requestedBy?: string;
+  state: 'awaiting' | 'approved' | 'rejected' | 'expired';
+  createdAt: string;
+  expiresAt?: string;
+  decidedBy?: string;
+  reason?: string;
+  /** The applied command's result, once approved. */
+  result?: ControlResult;
+}
+
+/** Options of {@link TaskController.holdWhile}. */
+export interface HoldWhileOptions {
+  /** The policy's name; its commands are audited as `system:<name>`. */
+  name: string;
+  /** How often the condition is checked. */
+  checkEveryMs: number;
 }
 
 /** Options of {@link TaskController.backfill}. */
@@ -169,6 +210,8 @@ export interface ControllerEvents {
   backfill: (e: BackfillStatus) => void;
   progress: (e: ProgressEvent) => void;
   late_result: (e: LateResultEvent) => void;
+  /** After every control command call: its outcome and how long it took (metrics, tracing). */
+  command_done: (e: CommandDone) => void;
   /** A background step (dispatch, a timer, housekeeping) failed; the controller carries on. */
   error: (e: { error: unknown; where: string }) => void;
 }
@@ -184,7 +227,9 @@ const ACTIONS: Record<ControlAction, { schema: typeof pauseOptionsSchema | typeo
 /** Turn an ISO string or Date into the canonical logical-date string (ISO, milliseconds, its own offset). */
 export function normalizeLogicalDate(value: string | Date): string {
   if (value instanceof Date) return DateTime.fromJSDate(value, { zone: 'utc' }).toISO()!;
-  const dt = DateTime.fromISO(value, { setZone: true });
+  // without an offset the string means UTC (as a Date does), never the host's zone, so that
+  // '2024-01-20', '2024-01-20T00:00:00Z' and new Date('2024-01-20') name one logical date
+  const dt = DateTime.fromISO(value, { setZone: true, zone: 'utc' });
   if (!dt.isValid) {
     throw new TaskControlError('VALIDATION', `logicalDate: '${value}' is not an ISO 8601 date`, {
       issues: [{ path: ['logicalDate'], message: 'must be an ISO 8601 date' }],
@@ -213,6 +258,11 @@ export class TaskController {
   private started = false;
   private downstreamCache?: Map<string, string[]>;
   private readonly backfillRuns = new Map<string, BackfillRun>();
+  private readonly metricsRecorder = new MetricsRecorder();
+  private readonly approvalRules: Rule[];
+  private readonly approvalTtlMs: number;
+  private readonly failureStreaks = new Map<string, number>();
+  private readonly scheduleTimers = new Map<string, unknown>();
 
   constructor(options: TaskControllerOptions = {}) {
     const o = parse(controllerOptionsSchema, options, 'options') as TaskControllerOptions;
@@ -233,14 +283,23 @@ export class TaskController {
       now,
     };
     this.authorizeHook = o.authorize;
+    this.approvalRules = (o.approvals?.rules ?? []).map((rule, i) => parse(ruleSchema, rule, `options.approvals.rules.${i}`) as Rule);
+    this.approvalTtlMs = o.approvals?.ttlMs ?? 24 * 3_600_000;
     this.environment = o.environment;
     this.runtime = new Runtime(
       this.core,
       o.executor,
       o.concurrency ?? 10,
       {
-        released: (instance) => this.releaseDownstream(instance),
-        failedForGood: (instance) => this.failDownstream(instance),
+        released: async (instance) => {
+          this.failureStreaks.delete(instance.taskId);
+          await this.releaseDownstream(instance);
+        },
+        failedForGood: async (instance) => {
+          await this.failDownstream(instance);
+          if (instance.state === 'failed') await this.countFailure(instance);
+        },
+        sweep: () => this.governanceSweep(),
         progress: (instance, done, total) =>
           this.emitter.emit('progress', { instanceId: instance.id, taskId: instance.taskId, done, total }),
         error: (error, where) => this.emitter.emit('error', { error, where }),
@@ -346,7 +405,7 @@ export class TaskController {
       const existing = await this.core.store.findInstance(taskId, logicalDate);
       if (existing) return existing;
     }
-    await this.authorizeOrThrow('submit', o.actor, { taskId }, { ...o }, [taskId], task.group ? [task.group] : [], taskId);
+    await this.authorizeOrThrow('submit', o.actor, { taskId }, { ...o }, [taskId], task.group ? [task.group] : [], taskId, [], [{ taskId, group: task.group }]);
     return this.createInstance(task, { params: o.params, logicalDate, actor: o.actor });
   }
 
@@ -493,7 +552,42 @@ export class TaskController {
     action: ControlAction,
     targetIn: Target,
     optionsIn: object,
-    internal: { patch?: Partial<Instance>; skipAuthorize?: boolean } = {},
+    internal: CommandInternals = {},
+  ): Promise<ControlResult> {
+    const t0 = performance.now();
+    this.metricsRecorder.inFlight++;
+    const actor = (optionsIn as { actor?: unknown } | undefined)?.actor;
+    const done = (outcome: CommandDone['outcome'], result?: ControlResult, error?: unknown) => {
+      this.metricsRecorder.inFlight--;
+      const event: CommandDone = {
+        action,
+        durationMs: performance.now() - t0,
+        outcome,
+        applied: result?.applied.some((a) => a.changed) ? result.applied.length : 0,
+        rejected: result?.rejected.length ?? 0,
+      };
+      if (typeof actor === 'string') event.actor = actor;
+      if (result) event.commandId = result.commandId;
+      if (error instanceof Error) event.error = { code: (error as { code?: string }).code ?? 'ERROR', message: error.message };
+      // applying an approved or scheduled command is not a new call: the request was counted
+      if (!internal.record) this.metricsRecorder.record(event);
+      if (this.emitter.listenerCount('command_done') > 0) this.emitter.emit('command_done', event);
+    };
+    try {
+      const result = await this.commandCore(action, targetIn, optionsIn, internal);
+      done((optionsIn as { dryRun?: boolean } | undefined)?.dryRun ? 'dry_run' : result.status, result);
+      return result;
+    } catch (err) {
+      done(isTaskControlError(err, 'FORBIDDEN') ? 'denied' : isTaskControlError(err, 'VALIDATION') ? 'invalid' : 'error', undefined, err);
+      throw err;
+    }
+  }
+
+  private async commandCore(
+    action: ControlAction,
+    targetIn: Target,
+    optionsIn: object,
+    internal: CommandInternals,
   ): Promise<ControlResult> {
     const target = parse(targetSchema, targetIn, 'target') as Target;
     const options = parse(ACTIONS[action].schema, optionsIn ?? {}, 'options') as Record<string, unknown> & {
@@ -501,28 +595,59 @@ export class TaskController {
       reason?: string;
       idempotencyKey?: string;
       dryRun?: boolean;
+      at?: string | Date;
+      after?: { instanceIds: string[] };
     };
+    if (options.at !== undefined && !internal.fromSchedule) {
+      const at = new Date(options.at);
+      if (at.getTime() <= this.core.now().getTime()) {
+        throw new TaskControlError('VALIDATION', `options.at: ${at.toISOString()} is in the past`, {
+          issues: [{ path: ['options', 'at'], message: 'must be in the future' }],
+        });
+      }
+    }
     const key = options.idempotencyKey;
     if (key !== undefined && !options.dryRun) {
       const previous = await this.core.store.findCommandByKey(key);
       if (previous) return previous.result;
     }
     let instances = await this.resolveTarget(action, target);
-    const { tasks, groups, backfills } = this.namedBy(target, instances);
+    const { tasks, groups, backfills, subjects } = this.namedBy(target, instances);
     const commandOptions = { ...options };
     delete commandOptions.actor;
     if (!internal.skipAuthorize) {
-      await this.authorizeOrThrow(action, options.actor, target, commandOptions, tasks, groups, 'taskId' in target ? target.taskId : undefined, backfills);
+      await this.authorizeOrThrow(action, options.actor, target, commandOptions, tasks, groups, 'taskId' in target ? target.taskId : undefined, backfills, subjects);
+    }
+    if (!options.dryRun && !internal.record) {
+      if (action === 'resume' && (options.at !== undefined || options.after !== undefined)) {
+        return this.deferCommand('scheduled', action, target, options, commandOptions);
+      }
+      if (this.needsApproval({ action, actor: options.actor, target, options: commandOptions, tasks, groups, subjects })) {
+        return this.deferCommand('awaiting_approval', action, target, options, commandOptions);
+      }
     }
 
-    const commandId = this.core.newId();
+    const commandId = internal.record?.next.id ?? this.core.newId();
     for (let tries = 0; ; tries++) {
       const { result, batch } = await this.plan(action, target, options, commandOptions, instances, commandId, tasks, backfills, internal.patch);
       if (options.dryRun) return result;
+      if (internal.record) {
+        // applying a deferred command: its record moves in the same commit, so it applies once
+        const record = { ...internal.record.next, result, updatedAt: this.core.now().toISOString() };
+        batch.commands = [...(batch.commands ?? []), { next: record, expectedVersion: internal.record.expectedVersion }];
+      }
       try {
         await this.core.store.commit(batch);
       } catch (err) {
         if (!isTaskControlError(err, 'CONFLICT') || tries >= 30) throw err;
+        if (internal.record) {
+          const latest = await this.core.store.getCommand(internal.record.next.id);
+          if (latest?.version !== internal.record.expectedVersion) {
+            throw new TaskControlError('CONFLICT', `command ${internal.record.next.id} was already ${latest?.status ?? 'removed'}`, {
+              details: { commandId: internal.record.next.id },
+            });
+          }
+        }
         if (key !== undefined) {
           const previous = await this.core.store.findCommandByKey(key);
           if (previous) return previous.result;
@@ -712,23 +837,32 @@ export class TaskController {
     }
   }
 
-  private namedBy(target: Target, instances: Instance[]): { tasks: string[]; groups: string[]; backfills: string[] } {
+  private namedBy(
+    target: Target,
+    instances: Instance[],
+  ): { tasks: string[]; groups: string[]; backfills: string[]; subjects: NonNullable<AuthRequest['subjects']> } {
     const tasks = new Set<string>();
     const groups = new Set<string>();
     const backfills = new Set<string>();
+    const subjects = new Map<string, { taskId?: string; group?: string }>();
     if ('taskId' in target) {
       tasks.add(target.taskId);
       const group = this.core.tasks.get(target.taskId)?.group;
       if (group !== undefined) groups.add(group);
+      subjects.set(`t:${target.taskId}`, { taskId: target.taskId, group });
     }
-    if ('group' in target) groups.add(target.group);
+    if ('group' in target) {
+      groups.add(target.group);
+      subjects.set(`g:${target.group}`, { group: target.group });
+    }
     if ('backfillId' in target) backfills.add(target.backfillId);
     for (const i of instances) {
       tasks.add(i.taskId);
       if (i.group !== undefined) groups.add(i.group);
       if (i.backfillId !== undefined) backfills.add(i.backfillId);
+      if (!('group' in target)) subjects.set(`t:${i.taskId}`, { taskId: i.taskId, group: i.group });
     }
-    return { tasks: [...tasks], groups: [...groups], backfills: [...backfills] };
+    return { tasks: [...tasks], groups: [...groups], backfills: [...backfills], subjects: [...subjects.values()] };
   }
 
   /** Ask `authorize`; on a denial, audit it and throw `FORBIDDEN`. */
@@ -741,9 +875,11 @@ export class TaskController {
     groups: string[],
     taskId?: string,
     backfills: string[] = [],
+    subjects?: AuthRequest['subjects'],
   ): Promise<void> {
     if (!this.authorizeHook) return;
     const request: AuthRequest = { action, actor, target, options, tasks, groups };
+    if (subjects !== undefined) request.subjects = subjects;
     if (taskId !== undefined) request.taskId = taskId;
     if (this.environment !== undefined) request.environment = this.environment;
     let allowed: boolean;
@@ -776,6 +912,358 @@ export class TaskController {
     });
   }
 
+  // -- governance: approvals, scheduled commands, policies, metrics ---------------------------
+
+  private needsApproval(req: Omit<AuthRequest, 'action'> & { action: ControlAction }): boolean {
+    if (this.approvalRules.length === 0) return false;
+    const request: AuthRequest = { ...req };
+    if (this.environment !== undefined) request.environment = this.environment;
+    return this.approvalRules.some((rule) => approvalRuleMatches(rule, request));
+  }
+
+  /** Record a command that applies later: after approval, or at its scheduled time. */
+  private async deferCommand(
+    status: 'awaiting_approval' | 'scheduled',
+    action: ControlAction,
+    target: Target,
+    options: Record<string, unknown> & { actor?: string; reason?: string; idempotencyKey?: string; at?: string | Date },
+    commandOptions: Record<string, unknown>,
+  ): Promise<ControlResult> {
+    const now = this.core.now();
+    const at = now.toISOString();
+    const commandId = this.core.newId();
+    const result: ControlResult = { commandId, action, status, applied: [], rejected: [] };
+    const stored = { ...commandOptions };
+    if (stored.at instanceof Date) stored.at = stored.at.toISOString();
+    const record: CommandRecord = {
+      id: commandId,
+      action,
+      target,
+      options: stored,
+      status,
+      result,
+      createdAt: at,
+      updatedAt: at,
+      version: 1,
+    };
+    if (options.actor !== undefined) record.actor = options.actor;
+    if (options.idempotencyKey !== undefined) record.idempotencyKey = options.idempotencyKey;
+    if (status === 'awaiting_approval') record.dueAt = new Date(now.getTime() + this.approvalTtlMs).toISOString();
+    else if (options.at !== undefined) record.dueAt = new Date(options.at).toISOString();
+    const entry: AuditEntry = {
+      id: this.core.newId(),
+      at,
+      actor: options.actor ?? 'anonymous',
+      kind: 'command',
+      action,
+      commandId,
+      target,
+      result,
+      reason: status === 'scheduled' ? `scheduled: ${record.dueAt ? `at ${record.dueAt}` : `after ${JSON.stringify(options.after)}`}${options.reason ? ` — ${options.reason}` : ''}` : (options.reason ?? 'awaiting approval'),
+    };
+    if ('taskId' in target) entry.taskId = target.taskId;
+    if ('backfillId' in target) entry.backfillId = target.backfillId;
+    await this.core.store.commit({ commands: [{ next: record, expectedVersion: 0 }], audit: [entry] });
+    if (status === 'scheduled' && record.dueAt) this.armSchedule(record);
+    return result;
+  }
+
+  private armSchedule(record: CommandRecord): void {
+    if (!record.dueAt || this.scheduleTimers.has(record.id)) return;
+    const delay = Math.max(0, Date.parse(record.dueAt) - this.core.timers.now());
+    this.scheduleTimers.set(
+      record.id,
+      this.core.timers.setTimeout(() => {
+        this.scheduleTimers.delete(record.id);
+        void this.runScheduled(record.id).catch((error) => this.emitter.emit('error', { error, where: 'schedule' }));
+      }, delay),
+    );
+  }
+
+  /** Apply a scheduled command if it is due (its time came, or its instances succeeded). */
+  private async runScheduled(commandId: string): Promise<void> {
+    const record = await this.core.store.getCommand(commandId);
+    if (!record || record.status !== 'scheduled') return;
+    const options = record.options as { after?: { instanceIds: string[] } };
+    if (record.dueAt !== undefined) {
+      if (Date.parse(record.dueAt) > this.core.timers.now()) return;
+    } else if (options.after) {
+      for (const id of options.after.instanceIds) {
+        if ((await this.core.store.getInstance(id))?.state !== 'succeeded') return;
+      }
+    }
+    const applyOptions = { ...record.options, actor: 'system:schedule' } as Record<string, unknown>;
+    delete applyOptions.at;
+    delete applyOptions.after;
+    delete applyOptions.idempotencyKey;
+    try {
+      await this.command(record.action, record.target, applyOptions, {
+        skipAuthorize: true,
+        fromSchedule: true,
+        record: { next: { ...record, status: 'completed', version: record.version + 1 }, expectedVersion: record.version },
+      });
+    } catch (err) {
+      if (!isTaskControlError(err, 'CONFLICT')) throw err; // another process applied it
+    }
+  }
+
+  /**
+   * Apply a command that waits for approval, exactly once, as the original command. The
+   * approver must not be the requester and must pass `authorize` for the action.
+   * @throws `NOT_FOUND` (unknown id), `FORBIDDEN`, `CONFLICT` (already decided, or expired)
+   */
+  async approve(commandId: string, options: { actor: string; reason?: string }): Promise<ControlResult> {
+    parse(targetSchema, { instanceId: commandId }, 'commandId');
+    const o = parse(decisionOptionsSchema, options, 'options');
+    const record = await this.awaitingRecord(commandId);
+    if (record.actor !== undefined && record.actor === o.actor) {
+      await this.auditDecision(record, o.actor, 'approve', 'denied: the requester cannot approve their own command');
+      throw new TaskControlError('FORBIDDEN', `${o.actor} requested command ${commandId} and cannot approve it`, { details: { commandId } });
+    }
+    const instances = await this.resolveTarget(record.action, record.target);
+    const { tasks, groups, backfills, subjects } = this.namedBy(record.target, instances);
+    await this.authorizeOrThrow(record.action, o.actor, record.target, record.options, tasks, groups, 'taskId' in record.target ? record.target.taskId : undefined, backfills, subjects);
+    const applyOptions = { ...record.options } as Record<string, unknown>;
+    if (record.actor !== undefined) applyOptions.actor = record.actor;
+    delete applyOptions.idempotencyKey;
+    const next: CommandRecord = { ...record, status: 'approved', decidedBy: o.actor, version: record.version + 1 };
+    if (o.reason !== undefined) next.decisionReason = o.reason;
+    const result = await this.command(record.action, record.target, applyOptions, {
+      skipAuthorize: true,
+      record: { next, expectedVersion: record.version },
+    });
+    await this.auditDecision(record, o.actor, 'approve', o.reason);
+    return result;
+  }
+
+  /**
+   * End a command that waits for approval without applying it. The requester may withdraw
+   * their own request; anyone else must pass `authorize` for the action.
+   */
+  async reject(commandId: string, options: { actor: string; reason?: string }): Promise<void> {
+    parse(targetSchema, { instanceId: commandId }, 'commandId');
+    const o = parse(decisionOptionsSchema, options, 'options');
+    const record = await this.awaitingRecord(commandId);
+    if (record.actor !== o.actor) {
+      const instances = await this.resolveTarget(record.action, record.target);
+      const { tasks, groups, backfills, subjects } = this.namedBy(record.target, instances);
+      await this.authorizeOrThrow(record.action, o.actor, record.target, record.options, tasks, groups, 'taskId' in record.target ? record.target.taskId : undefined, backfills, subjects);
+    }
+    const next: CommandRecord = { ...record, status: 'rejected', decidedBy: o.actor, updatedAt: this.core.now().toISOString(), version: record.version + 1 };
+    if (o.reason !== undefined) next.decisionReason = o.reason;
+    try {
+      await this.core.store.commit({ commands: [{ next, expectedVersion: record.version }], audit: [this.decisionEntry(record, o.actor, 'reject', o.reason)] });
+    } catch (err) {
+      if (isTaskControlError(err, 'CONFLICT')) throw new TaskControlError('CONFLICT', `command ${commandId} was already decided`, { details: { commandId } });
+      throw err;
+    }
+  }
+
+  private async awaitingRecord(commandId: string): Promise<CommandRecord> {
+    const record = await this.core.store.getCommand(commandId);
+    if (!record || (record.status !== 'awaiting_approval' && record.status !== 'approved' && record.status !== 'rejected' && record.status !== 'expired')) {
+      throw new TaskControlError('NOT_FOUND', `no approval request ${commandId}`, { details: { commandId } });
+    }
+    if (record.status !== 'awaiting_approval') {
+      throw new TaskControlError('CONFLICT', `command ${commandId} was already ${record.status}`, { details: { commandId } });
+    }
+    if (record.dueAt !== undefined && Date.parse(record.dueAt) <= this.core.timers.now()) {
+      await this.expire(record);
+      throw new TaskControlError('CONFLICT', `approval request ${commandId} expired at ${record.dueAt}`, { details: { commandId } });
+    }
+    return record;
+  }
+
+  private async expire(record: CommandRecord): Promise<void> {
+    const next: CommandRecord = { ...record, status: 'expired', updatedAt: this.core.now().toISOString(), version: record.version + 1 };
+    try {
+      await this.core.store.commit({
+        commands: [{ next, expectedVersion: record.version }],
+        audit: [this.decisionEntry(record, 'system:approvals', 'expire', `no decision within ${this.approvalTtlMs} ms`)],
+      });
+    } catch (err) {
+      if (!isTaskControlError(err, 'CONFLICT')) throw err;
+    }
+  }
+
+  private decisionEntry(record: CommandRecord, actor: string, decision: 'approve' | 'reject' | 'expire' | 'cancel', reason?: string): AuditEntry {
+    const entry: AuditEntry = {
+      id: this.core.newId(),
+      at: this.core.now().toISOString(),
+      actor,
+      kind: 'command',
+      action: `${decision}:${record.action}`,
+      commandId: record.id,
+      target: record.target,
+      result: { decision, commandId: record.id, requestedBy: record.actor },
+    };
+    if (reason !== undefined) entry.reason = reason;
+    if ('taskId' in record.target) entry.taskId = record.target.taskId;
+    return entry;
+  }
+
+  private async auditDecision(record: CommandRecord, actor: string, decision: 'approve' | 'reject', reason?: string): Promise<void> {
+    await this.core.store.commit({ audit: [this.decisionEntry(record, actor, decision, reason)] });
+  }
+
+  /** Approval requests, newest last; `state` filters (`awaiting`, `approved`, `rejected`, `expired`). */
+  async approvals(filter: { state?: ApprovalRequest['state'] | ApprovalRequest['state'][] } = {}): Promise<ApprovalRequest[]> {
+    const f = parse(approvalsFilterSchema, filter, 'filter');
+    const wanted = f.state === undefined ? undefined : new Set(Array.isArray(f.state) ? f.state : [f.state]);
+    const now = this.core.timers.now();
+    const out: ApprovalRequest[] = [];
+    for (const r of await this.core.store.listCommands({ status: ['awaiting_approval', 'approved', 'rejected', 'expired'] })) {
+      const state: ApprovalRequest['state'] =
+        r.status === 'awaiting_approval' ? (r.dueAt !== undefined && Date.parse(r.dueAt) <= now ? 'expired' : 'awaiting') : (r.status as ApprovalRequest['state']);
+      if (wanted && !wanted.has(state)) continue;
+      const item: ApprovalRequest = { commandId: r.id, action: r.action, target: r.target, options: r.options, state, createdAt: r.createdAt };
+      if (r.actor !== undefined) item.requestedBy = r.actor;
+      if (r.dueAt !== undefined) item.expiresAt = r.dueAt;
+      if (r.decidedBy !== undefined) item.decidedBy = r.decidedBy;
+      if (r.decisionReason !== undefined) item.reason = r.decisionReason;
+      if (r.status === 'approved') item.result = r.result;
+      out.push(item);
+    }
+    return out;
+  }
+
+  /** Cancel a scheduled resume before it applies. @throws `NOT_FOUND`, `CONFLICT` (already applied or cancelled) */
+  async cancelScheduled(commandId: string, options: { actor?: string; reason?: string } = {}): Promise<void> {
+    parse(targetSchema, { instanceId: commandId }, 'commandId');
+    const record = await this.core.store.getCommand(commandId);
+    if (!record || !['scheduled', 'cancelled', 'completed'].includes(record.status) || record.result.status !== 'scheduled') {
+      throw new TaskControlError('NOT_FOUND', `no scheduled command ${commandId}`, { details: { commandId } });
+    }
+    if (record.status !== 'scheduled') throw new TaskControlError('CONFLICT', `scheduled command ${commandId} was already ${record.status}`);
+    const next: CommandRecord = { ...record, status: 'cancelled', updatedAt: this.core.now().toISOString(), version: record.version + 1 };
+    const actor = typeof options.actor === 'string' ? options.actor : 'anonymous';
+    try {
+      await this.core.store.commit({ commands: [{ next, expectedVersion: record.version }], audit: [this.decisionEntry(record, actor, 'cancel', options.reason)] });
+    } catch (err) {
+      if (isTaskControlError(err, 'CONFLICT')) throw new TaskControlError('CONFLICT', `scheduled command ${commandId} was already applied or cancelled`);
+      throw err;
+    }
+    const timer = this.scheduleTimers.get(commandId);
+    if (timer !== undefined) this.core.timers.clearTimeout(timer);
+    this.scheduleTimers.delete(commandId);
+  }
+
+  /** Every sweep: scheduled commands that are due, approval requests past their ttl. */
+  private async governanceSweep(): Promise<void> {
+    const now = this.core.timers.now();
+    for (const record of await this.core.store.listCommands({ status: ['scheduled', 'awaiting_approval'] })) {
+      if (record.status === 'scheduled') {
+        if (record.dueAt === undefined || Date.parse(record.dueAt) <= now) await this.runScheduled(record.id);
+        else this.armSchedule(record);
+      } else if (record.dueAt !== undefined && Date.parse(record.dueAt) <= now) {
+        await this.expire(record);
+      }
+    }
+  }
+
+  /** pauseAfterFailures: hold a task's scope after that many consecutive failed instances. */
+  private async countFailure(instance: Instance): Promise<void> {
+    const limit = this.core.tasks.get(instance.taskId)?.pauseAfterFailures;
+    if (limit === undefined) return;
+    const streak = (this.failureStreaks.get(instance.taskId) ?? 0) + 1;
+    this.failureStreaks.set(instance.taskId, streak);
+    if (streak < limit || this.scopes.has(`task:${instance.taskId}`)) return;
+    this.failureStreaks.delete(instance.taskId);
+    await this.command('pause', { taskId: instance.taskId }, { actor: 'system:pauseAfterFailures', reason: `${streak} consecutive failed instances` }, { skipAuthorize: true });
+  }
+
+  /**
+   * Hold a scope while `condition()` returns true (say, resources run short) and release it
+   * when it turns false, as audited commands by `system:<name>`. An operator's explicit resume
+   * wins until the condition turns true again. Returns a function that removes the policy.
+   */
+  holdWhile(scope: { taskId: string } | { group: string } | { all: true }, condition: () => boolean | Promise<boolean>, options: HoldWhileOptions): () => void {
+    const target = parse(scopeTargetSchema, scope, 'scope') as Target;
+    if (typeof condition !== 'function') {
+      throw new TaskControlError('VALIDATION', 'condition: must be a function', { issues: [{ path: ['condition'], message: 'must be a function' }] });
+    }
+    const o = parse(holdWhileOptionsSchema, options, 'options');
+    const actor = `system:${o.name}`;
+    const scopeId = 'taskId' in target ? `task:${target.taskId}` : 'group' in target ? `group:${target.group}` : 'all';
+    let phase: 'idle' | 'holding' | 'overridden' = 'idle';
+    let stopped = false;
+    let timer: unknown;
+    const check = async () => {
+      const short = await condition();
+      if (short) {
+        if (phase === 'idle') {
+          if (!this.scopes.has(scopeId)) {
+            await this.command('pause', target, { actor, reason: `${o.name}: condition holds` }, { skipAuthorize: true });
+            phase = 'holding';
+          }
+        } else if (phase === 'holding' && this.scopes.get(scopeId)?.actor !== actor) {
+          phase = 'overridden'; // an operator released (or took over) the scope: do not fight them
+        }
+      } else {
+        if (phase === 'holding' && this.scopes.get(scopeId)?.actor === actor) {
+          await this.command('resume', target, { actor, reason: `${o.name}: condition cleared` }, { skipAuthorize: true });
+        }
+        phase = 'idle';
+      }
+    };
+    const loop = () => {
+      if (stopped) return;
+      timer = this.core.timers.setTimeout(() => {
+        void check()
+          .catch((error) => this.emitter.emit('error', { error, where: `holdWhile:${o.name}` }))
+          .finally(loop);
+      }, o.checkEveryMs);
+      unrefTimer(timer);
+    };
+    void check().catch((error) => this.emitter.emit('error', { error, where: `holdWhile:${o.name}` })).finally(loop);
+    return () => {
+      stopped = true;
+      if (timer !== undefined) this.core.timers.clearTimeout(timer);
+    };
+  }
+
+  /** A snapshot of what this controller did and sees: commands, instances, queue, transitions. */
+  async metrics(): Promise<MetricsSnapshot> {
+    const awaiting: Record<string, number> = {};
+    const now = this.core.timers.now();
+    for (const r of await this.core.store.listCommands({ status: ['awaiting_approval'] })) {
+      if (r.dueAt === undefined || Date.parse(r.dueAt) > now) awaiting[r.action] = (awaiting[r.action] ?? 0) + 1;
+    }
+    const instances = await this.core.store.countInstances({});
+    const held = this.heldForDispatch();
+    let queueLength = 0;
+    if (!held.all) {
+      queueLength = (await this.core.store.queued({ limit: 1_000_000, heldTasks: held.tasks, heldGroups: held.groups, heldBackfills: held.backfills })).length;
+    }
+    return {
+      commands: this.metricsRecorder.commands(awaiting),
+      inFlightCommands: this.metricsRecorder.inFlight,
+      instances,
+      queueLength,
+      running: this.runtime.runningCount,
+      transitions: this.metricsRecorder.transitions,
+    };
+  }
+
+  /** Every audit entry matching the filter, oldest first, fetched a page at a time (for export as JSON lines). */
+  async *auditStream(filter: Omit<AuditFilter, 'limit'> & { pageSize?: number } = {}): AsyncGenerator<AuditEntry> {
+    const { pageSize = 1000, ...rest } = filter;
+    const f = parse(auditFilterSchema, rest, 'filter');
+    const base = {
+      ...f,
+      since: f.since === undefined ? undefined : new Date(f.since).toISOString(),
+      until: f.until === undefined ? undefined : new Date(f.until).toISOString(),
+    };
+    let afterId: string | undefined;
+    for (;;) {
+      const page = await this.core.store.queryAudit({ ...base, afterId, limit: undefined, pageSize: pageSize + 1 });
+      const slice = page.slice(0, pageSize);
+      for (const entry of slice) yield entry;
+      if (page.length <= pageSize) return;
+      afterId = slice[slice.length - 1].id;
+    }
+  }
+
   // -- backfill ----------------------------------------------------------------------------
 
   /**
@@ -799,7 +1287,7 @@ export class TaskController {
     const concurrency = mode === 'serial' ? 1 : (o.concurrency ?? 4);
     const reprocess = o.reprocess ?? 'none';
     const groups = task.group ? [task.group] : [];
-    await this.authorizeOrThrow('backfill', o.actor, { taskId }, { ...o, actor: undefined }, [taskId], groups, taskId);
+    await this.authorizeOrThrow('backfill', o.actor, { taskId }, { ...o, actor: undefined }, [taskId], groups, taskId, [], [{ taskId, group: task.group }]);
     const total = planner.count();
     if (o.dryRun) {
       const byPolicy = await planReprocess(this.core.store, planner, taskId);
@@ -877,7 +1365,7 @@ export class TaskController {
     const ask = async (action: 'pause' | 'resume' | 'stop', as?: string) => {
       const record = await this.core.store.getBackfill(run.id);
       const groups = record ? (this.core.tasks.get(record.taskId)?.group ?? undefined) : undefined;
-      await this.authorizeOrThrow(action, as ?? actor, target, {}, record ? [record.taskId] : [], groups ? [groups] : [], record?.taskId, [run.id]);
+      await this.authorizeOrThrow(action, as ?? actor, target, {}, record ? [record.taskId] : [], groups ? [groups] : [], record?.taskId, [run.id], record ? [{ taskId: record.taskId, group: groups }] : []);
     };
     return {
       id: run.id,
@@ -1085,6 +1573,7 @@ export class TaskController {
   }
 
   private emitNotice(notice: StoreNotice): void {
+    for (const entry of notice.audit) if (entry.kind === 'transition') this.metricsRecorder.transitions++;
     const e = this.emitter;
     if (e.listenerCount('transition') + e.listenerCount('command') + e.listenerCount('late_result') === 0) return;
     for (const entry of notice.audit) {

@@ -96,6 +96,8 @@ export interface RuntimeHooks {
   progress(instance: Instance, done: number, total: number | undefined): void;
   error(err: unknown, where: string): void;
   heldTasks(): { tasks: string[]; groups: string[]; all: boolean; backfills: string[] };
+  /** Extra housekeeping on every sweep (scheduled commands, expired approvals). */
+  sweep?(): Promise<void>;
 }
 
 const ACTIVE: ReadonlySet<InstanceState> = new Set(['running', 'pausing', 'stopping']);
@@ -481,7 +483,9 @@ export class Runtime {
       event = 'exited';
       patch.endedAt = at;
     } else if (outcome.kind === 'unwound') {
-      event = current.state === 'pausing' ? 'pause_point' : 'force_pause';
+      // paused if the pause still stands; queued to go on from the checkpoint if a resume
+      // withdrew it while the executor was already unwinding
+      event = 'pause_point';
     } else if (outcome.kind === 'ok') {
       event = 'succeed';
       patch.result = safeValue(outcome.value);
@@ -734,6 +738,7 @@ export class Runtime {
       await this.recover(instance);
     }
     for (const instance of await this.core.store.dueRetries(iso, 500)) await this.retry(instance.id);
+    await this.hooks.sweep?.();
     this.schedulePump();
   }
 

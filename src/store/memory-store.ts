@@ -281,7 +281,12 @@ export class MemoryStateStore implements StateStore {
 
   async queryAudit(q: AuditQuery): Promise<AuditEntry[]> {
     const source = q.instanceId !== undefined ? (this.auditByInstance.get(q.instanceId) ?? []) : this.audit;
-    const out = source.filter((e) => auditMatches(e, q));
+    const out: AuditEntry[] = [];
+    for (const e of source) {
+      if (!auditMatches(e, q)) continue;
+      out.push(e);
+      if (q.pageSize !== undefined && out.length >= q.pageSize) break;
+    }
     return q.limit !== undefined && out.length > q.limit ? out.slice(out.length - q.limit) : out;
   }
 

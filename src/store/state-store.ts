@@ -42,6 +42,8 @@ export interface AuditQuery {
   limit?: number;
   /** Only entries with an id greater than this (for streaming in pages). */
   afterId?: string;
+  /** Keep the oldest `pageSize` matches (for streaming in pages; `limit` keeps the newest). */
+  pageSize?: number;
 }
 
 /** A task, group or `all` scope held by a pause (or a policy). */

@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { TaskControlError } from '../errors.js';
+import { parse } from '../schemas.js';
+import type { AuthAction, AuthRequest } from '../types.js';
+
+const AUTH_ACTIONS = ['submit', 'pause', 'resume', 'stop', 'rerun', 'backfill'] as const;
+
+const name = z.string().min(1, 'must not be empty');
+
+/** One rule of a role: which actions it allows, on which tasks, groups and environments. */
+export const ruleSchema = z
+  .object({
+    actions: z.array(z.enum([...AUTH_ACTIONS, '*'])).min(1, 'must name at least one action'),
+    tasks: z.array(name).min(1).optional(),
+    groups: z.array(name).min(1).optional(),
+    environments: z.array(name).min(1).optional(),
+    all: z.boolean().optional(),
+  })
+  .strict();
+
+/** A rule: `actions` on `tasks` (globs, `*` matches any run of characters) or `groups`, in `environments`. */
+export type Rule = z.infer<typeof ruleSchema>;
+
+const policySchema = z
+  .object({
+    roles: z.record(name, z.array(ruleSchema)),
+    actors: z.record(name, z.array(name)).optional(),
+    resolveRoles: z.custom<(actor: string) => string[] | Promise<string[]>>((v) => typeof v === 'function', 'must be a function').optional(),
+  })
+  .strict()
+  .superRefine((policy, ctx) => {
+    for (const [actor, roles] of Object.entries(policy.actors ?? {})) {
+      roles.forEach((role, i) => {
+        if (!(role in policy.roles)) {
+          ctx.addIssue({ code: 'custom', path: ['actors', actor, i], message: `role '${role}' does not exist (roles: ${Object.keys(policy.roles).join(', ') || 'none'})` });
+        }
+      });
+    }
+    if (!policy.actors && !policy.resolveRoles) {
+      ctx.addIssue({ code: 'custom', path: ['actors'], message: 'give actors (actor -> roles) or resolveRoles(actor)' });
+    }
+  });
+
+/** The plain-data policy {@link rbac} turns into an `authorize` hook. */
+export interface RbacPolicy {
+  /** Role name -> the rules it grants. A role with no rules (e.g. `viewer: []`) may do nothing. */
+  roles: Record<string, Rule[]>;
+  /** Actor -> role names. */
+  actors?: Record<string, string[]>;
+  /** Or: the roles of an actor, looked up by the host (e.g. from its identity provider). */
+  resolveRoles?: (actor: string) => string[] | Promise<string[]>;
+}
+
+/** What a command acts on, as rules see it: each instance's (or the target's) task and group. */
+export interface AuthSubject {
+  taskId?: string;
+  group?: string;
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+interface CompiledRule extends Rule {
+  role: string;
+  taskPatterns?: RegExp[];
+}
+
+/** The subjects a request names: from `subjects` when the controller gives them, else from tasks/groups. */
+function subjectsOf(req: AuthRequest): AuthSubject[] {
+  if (req.subjects) return req.subjects;
+  const out: AuthSubject[] = req.tasks.map((taskId) => ({ taskId }));
+  if (out.length === 0) for (const group of req.groups) out.push({ group });
+  return out;
+}
+
+function covers(rule: CompiledRule, subject: AuthSubject): boolean {
+  if (subject.taskId !== undefined && rule.taskPatterns?.some((re) => re.test(subject.taskId!))) return true;
+  if (subject.group !== undefined && rule.groups?.includes(subject.group)) return true;
+  return false;
+}
+
+/**
+ * A ready `authorize` hook from a plain, validated policy:
+ *
+ * ```ts
+ * authorize: rbac({
+ *   roles: { operator: [{ actions: ['pause', 'resume'], groups: ['etl'] }], admin: [{ actions: ['*'] }] },
+ *   actors: { alice: ['operator'], bob: ['admin'] },
+ * })
+ * ```
+ *
+ * A rule with `tasks` or `groups` allows a command when every instance it names (or the task
+ * or group it targets) is covered by a task glob or a group; a rule naming neither allows any
+ * target but `{ all: true }`, which needs `all: true` or `actions: ['*']`. `environments` limits a
+ * rule to controllers of those environments. A denial throws `FORBIDDEN` naming the actor's
+ * roles and the reason (no role; action, task, group or environment not allowed).
+ *
+ * @throws {@link TaskControlError} `VALIDATION` when the policy is malformed: an unknown action,
+ *   an actor mapped to a role that does not exist.
+ */
+export function rbac(policy: RbacPolicy): (req: AuthRequest) => Promise<boolean> {
+  const p = parse(policySchema, policy, 'policy');
+  const compiled = new Map<string, CompiledRule[]>();
+  for (const [role, rules] of Object.entries(p.roles)) {
+    compiled.set(
+      role,
+      rules.map((r) => ({ ...r, role, taskPatterns: r.tasks?.map(globToRegExp) })),
+    );
+  }
+  const deny = (actor: string | undefined, roles: string[], why: string): never => {
+    const who = actor ?? 'a caller with no actor';
+    throw new TaskControlError('FORBIDDEN', `rbac denied ${who} (roles: ${roles.length ? roles.join(', ') : 'none'}): ${why}`, {
+      details: { ruleSet: 'rbac', roles, reason: why },
+    });
+  };
+  return async (req: AuthRequest) => {
+    const actor = req.actor;
+    const roles = actor === undefined ? [] : ((p.actors?.[actor] ?? (p.resolveRoles ? await p.resolveRoles(actor) : [])) as string[]);
+    if (roles.length === 0) return deny(actor, roles, 'no role');
+    const rules = roles.flatMap((role) => compiled.get(role) ?? []);
+    const byAction = rules.filter((r) => r.actions.includes('*') || r.actions.includes(req.action as AuthAction));
+    if (byAction.length === 0) return deny(actor, roles, `action '${req.action}' not allowed`);
+    const byEnv = byAction.filter((r) => !r.environments || (req.environment !== undefined && r.environments.includes(req.environment)));
+    if (byEnv.length === 0) return deny(actor, roles, `environment '${req.environment ?? '(none)'}' not allowed for '${req.action}'`);
+    const isAll = req.target !== undefined && 'all' in req.target;
+    if (isAll) {
+      if (byEnv.some((r) => r.all === true || (r.actions.includes('*') && !r.tasks && !r.groups))) return true;
+      return deny(actor, roles, `'${req.action}' on all instances needs a rule with all: true or actions ['*']`);
+    }
+    if (byEnv.some((r) => !r.tasks && !r.groups)) return true;
+    const subjects = subjectsOf(req);
+    if (subjects.length > 0 && subjects.every((s) => byEnv.some((r) => covers(r, s)))) return true;
+    const uncovered = subjects.find((s) => !byEnv.some((r) => covers(r, s)));
+    if (uncovered?.taskId !== undefined) {
+      return deny(actor, roles, `task '${uncovered.taskId}'${uncovered.group ? ` (group '${uncovered.group}')` : ''} not allowed for '${req.action}'`);
+    }
+    if (uncovered?.group !== undefined) return deny(actor, roles, `group '${uncovered.group}' not allowed for '${req.action}'`);
+    return deny(actor, roles, `target not allowed for '${req.action}'`);
+  };
+}
+
+/** True when an approval rule matches a command (`all: true` only matches `{ all: true }` targets). */
+export function approvalRuleMatches(rule: Rule, req: AuthRequest): boolean {
+  if (!(rule.actions.includes('*') || rule.actions.includes(req.action as AuthAction))) return false;
+  if (rule.environments && (req.environment === undefined || !rule.environments.includes(req.environment))) return false;
+  const isAll = req.target !== undefined && 'all' in req.target;
+  if (rule.all) return isAll;
+  if (!rule.tasks && !rule.groups) return true;
+  const compiled: CompiledRule = { ...rule, role: '', taskPatterns: rule.tasks?.map(globToRegExp) };
+  return subjectsOf(req).some((s) => covers(compiled, s));
+}
