@@ -257,6 +257,7 @@ export class TaskController {
   private readonly unsubscribe: () => void;
   private started = false;
   private downstreamCache?: Map<string, string[]>;
+  private dependentsCache?: Map<string, string[]>;
   private readonly backfillRuns = new Map<string, BackfillRun>();
   private readonly metricsRecorder = new MetricsRecorder();
   private readonly approvalRules: Rule[];
@@ -358,6 +359,7 @@ export class TaskController {
     }
     this.core.tasks.set(def.id, def);
     this.downstreamCache = undefined;
+    this.dependentsCache = undefined;
   }
 
   /** The declared task, if any. */
@@ -396,7 +398,7 @@ export class TaskController {
    * have not succeeded, `paused` inside a held scope, `queued` otherwise.
    */
   async submit(taskId: string, options: SubmitOptions = {}): Promise<Instance> {
-    parse(targetSchema, { taskId }, 'taskId');
+    if (typeof taskId !== 'string' || taskId.length === 0) parse(targetSchema, { taskId }, 'taskId');
     const o = parse(submitOptionsSchema, options, 'options');
     const task = this.core.tasks.get(taskId);
     if (!task) throw new TaskControlError('NOT_FOUND', `task ${taskId} is not defined; call define() first`, { details: { taskId } });
@@ -1266,6 +1268,11 @@ export class TaskController {
 
   // -- backfill ----------------------------------------------------------------------------
 
+  /** Starts of backfills, one at a time: the overlap check and the record's commit are one step. */
+  private backfillStarts: Promise<unknown> = Promise.resolve();
+  /** Set once `start()` carried on stored backfills: from then on `started === false` means shut down. */
+  private backfillsStarted = false;
+
   /**
    * Run a task over a range of logical dates from its schedule (or `options.schedule`), as
    * one unit that can be paused, resumed and cancelled. Instances are created as slots come
@@ -1303,6 +1310,24 @@ export class TaskController {
         status: () => status,
       };
     }
+    // the overlap check and the commit must not interleave with another start's (in this process)
+    const turn = this.backfillStarts.then(() => this.startBackfill(task, schedule, planner, o, mode, concurrency, reprocess, total));
+    this.backfillStarts = turn.catch(() => undefined);
+    const run = await turn;
+    return this.handleFor(run, o.actor);
+  }
+
+  private async startBackfill(
+    task: TaskDefinition,
+    schedule: Schedule,
+    planner: BackfillPlanner,
+    o: BackfillOptions,
+    mode: 'serial' | 'parallel',
+    concurrency: number,
+    reprocess: 'none' | 'failed' | 'all',
+    total: number,
+  ): Promise<BackfillRun> {
+    const taskId = task.id;
     await assertNoOverlap(this.core.store, taskId, planner.fromMs, planner.toMs);
     const at = this.core.now().toISOString();
     const record: BackfillRecord = {
@@ -1339,15 +1364,14 @@ export class TaskController {
     };
     if (o.reason !== undefined) entry.reason = o.reason;
     await this.core.store.commit({ backfills: [{ next: record, expectedVersion: 0 }], audit: [entry] });
-    const run = await this.driveBackfill(record);
-    return this.handleFor(run, o.actor);
+    return this.driveBackfill(record);
   }
 
   /** The status of a backfill (from the store, so any controller can answer). */
   async getBackfill(backfillId: string): Promise<BackfillStatus | undefined> {
     parse(targetSchema, { backfillId }, 'backfillId');
     const local = this.backfillRuns.get(backfillId);
-    if (local) return local.status();
+    if (local && !local.isDetached) return local.status();
     const record = await this.core.store.getBackfill(backfillId);
     if (!record) return undefined;
     const counts = await this.core.store.countInstances({ backfillId });
@@ -1357,7 +1381,7 @@ export class TaskController {
   /** A handle on a backfill this controller drives, e.g. one resumed after a restart. */
   backfillHandle(backfillId: string, actor?: string): BackfillHandle | undefined {
     const run = this.backfillRuns.get(backfillId);
-    return run ? this.handleFor(run, actor) : undefined;
+    return run && !run.isDetached ? this.handleFor(run, actor) : undefined;
   }
 
   private handleFor(run: BackfillRun, actor: string | undefined): BackfillHandle {
@@ -1388,11 +1412,13 @@ export class TaskController {
 
   private async driveBackfill(record: BackfillRecord): Promise<BackfillRun> {
     const existing = this.backfillRuns.get(record.id);
-    if (existing) return existing;
+    if (existing && !existing.isDetached) return existing;
     const counts = await this.core.store.countInstances({ backfillId: record.id });
     const run = new BackfillRun(this.backfillHost(), record, counts);
     this.backfillRuns.set(record.id, run);
-    void run.done.then(() => this.backfillRuns.delete(record.id));
+    void run.done.then(() => {
+      if (this.backfillRuns.get(record.id) === run) this.backfillRuns.delete(record.id);
+    });
     await run.start();
     return run;
   }
@@ -1403,11 +1429,12 @@ export class TaskController {
       task: (taskId) => this.core.tasks.get(taskId),
       downstreamTasks: (taskId) => {
         const depth = this.taskDepths();
-        return this.downstreamOf(taskId).sort((a, b) => (depth.get(a) ?? 0) - (depth.get(b) ?? 0));
+        return [...this.downstreamOf(taskId)].sort((a, b) => (depth.get(a) ?? 0) - (depth.get(b) ?? 0));
       },
       createInstance: (task, o) => this.createInstance(task, o),
       rerunFor: async (backfillId, instanceIds, params, actor) => {
-        await this.command('rerun', { instanceIds }, { actor, params, reason: `reprocessed by backfill ${backfillId}` }, { patch: { backfillId }, skipAuthorize: true });
+        const result = await this.command('rerun', { instanceIds }, { actor, params, reason: `reprocessed by backfill ${backfillId}` }, { patch: { backfillId }, skipAuthorize: true });
+        return result.applied.filter((a) => a.changed).map((a) => a.instanceId);
       },
       stopAll: async (backfillId, actor) => {
         await this.command('stop', { backfillId }, { actor, reason: `backfill ${backfillId} cancelled` }, { skipAuthorize: true });
@@ -1420,11 +1447,16 @@ export class TaskController {
         return () => this.emitter.off('transition', listener);
       },
       error: (error) => this.emitter.emit('error', { error, where: 'backfill' }),
+      active: () => this.started || !this.backfillsStarted,
+      detached: (run) => {
+        if (this.backfillRuns.get(run.id) === run) this.backfillRuns.delete(run.id);
+      },
     };
   }
 
   /** On start: carry on the backfills left running or paused in the store. */
   private async resumeBackfills(): Promise<void> {
+    this.backfillsStarted = true;
     for (const record of await this.core.store.listBackfills({ state: ['running', 'paused'] })) {
       if (!this.core.tasks.has(record.taskId)) continue;
       await this.driveBackfill(record);
@@ -1443,6 +1475,17 @@ export class TaskController {
       if (!upstream || (upstream.state !== 'succeeded' && upstream.state !== 'skipped')) return false;
     }
     return true;
+  }
+
+  /** Task ids that depend on `taskId` directly. */
+  private dependentsOf(taskId: string): string[] {
+    if (!this.dependentsCache) {
+      this.dependentsCache = new Map();
+      for (const task of this.core.tasks.values()) {
+        for (const dep of task.dependsOn ?? []) this.dependentsCache.set(dep, [...(this.dependentsCache.get(dep) ?? []), task.id]);
+      }
+    }
+    return this.dependentsCache.get(taskId) ?? [];
   }
 
   /** Task ids that depend on `taskId`, transitively. */
@@ -1488,9 +1531,8 @@ export class TaskController {
   /** An instance succeeded or was skipped: move its pending dependants whose upstream is done to queued. */
   private async releaseDownstream(instance: Instance): Promise<void> {
     if (instance.logicalDate === undefined) return;
-    for (const task of this.core.tasks.values()) {
-      if (!task.dependsOn?.includes(instance.taskId)) continue;
-      const d = await this.core.store.findInstance(task.id, instance.logicalDate);
+    for (const taskId of this.dependentsOf(instance.taskId)) {
+      const d = await this.core.store.findInstance(taskId, instance.logicalDate);
       if (d?.state === 'pending' && (await this.upstreamDone(d))) {
         await this.runtime.transitionIf(d.id, ['pending'], 'ready', 'system:dependencies', () => ({}), undefined, {
           reason: `upstream ${instance.taskId} ${instance.state}`,

@@ -61,6 +61,69 @@ class Run {
   }
 }
 
+/**
+ * The ExecutionContext of one run. A class (methods on the prototype) rather than an object
+ * of closures: one allocation per run on the hot path.
+ */
+class RunContext implements ExecutionContext {
+  readonly params: Record<string, unknown>;
+  readonly logicalDate?: string;
+  readonly attempt: number;
+  readonly checkpoint?: unknown;
+
+  constructor(
+    private readonly run: Run,
+    readonly instance: Readonly<Instance>,
+    private readonly runtime: Runtime,
+  ) {
+    this.params = instance.params;
+    this.logicalDate = instance.logicalDate;
+    this.attempt = instance.attempt;
+    this.checkpoint = instance.checkpoint;
+  }
+
+  get signal(): AbortSignal {
+    return this.run.abort.signal;
+  }
+
+  pauseRequested(): boolean {
+    return this.run.pauseFlag && this.run.abandoned === undefined;
+  }
+
+  pausePoint(checkpoint?: unknown): Promise<void> {
+    const run = this.run;
+    if (run.aborted) return Promise.reject(run.abort.signal.reason);
+    if (!run.pauseFlag) return Promise.resolve();
+    if (checkpoint !== undefined) run.checkpoint = checkpoint;
+    run.unwound = true;
+    return Promise.reject(new PauseUnwind());
+  }
+
+  saveCheckpoint(checkpoint: unknown): void {
+    this.run.checkpoint = checkpoint;
+  }
+
+  progress(done: number, total?: number): void {
+    this.run.progress = total === undefined ? { done } : { done, total };
+    this.runtime.reportProgress(this.run.instance, done, total);
+  }
+
+  suspend(checkpoint?: unknown): Promise<void> {
+    const run = this.run;
+    if (run.aborted) return Promise.reject(run.abort.signal.reason);
+    if (!run.pauseFlag) return Promise.resolve();
+    if (checkpoint !== undefined) run.checkpoint = checkpoint;
+    return this.runtime.suspendRun(run);
+  }
+
+  onPauseRequested(listener: () => void): () => void {
+    const run = this.run;
+    run.pauseListeners.add(listener);
+    if (run.pauseFlag) queueMicrotask(listener);
+    return () => run.pauseListeners.delete(listener);
+  }
+}
+
 /** The `signal.reason` of an aborted run: `stop`, `force_pause`, `timeout`, `shutdown` or `lease_lost`. */
 export class AbortReason extends Error {
   constructor(readonly kind: string) {
@@ -300,44 +363,12 @@ export class Runtime {
   }
 
   private context(run: Run, instance: Instance): ExecutionContext {
-    const hooks = this.hooks;
-    const suspendRun = (r: Run) => this.suspendRun(r);
-    return {
-      instance,
-      params: instance.params,
-      logicalDate: instance.logicalDate,
-      attempt: instance.attempt,
-      checkpoint: instance.checkpoint,
-      get signal() {
-        return run.abort.signal;
-      },
-      pauseRequested: () => run.pauseFlag && run.abandoned === undefined,
-      pausePoint(checkpoint?: unknown): Promise<void> {
-        if (run.aborted) return Promise.reject(run.abort.signal.reason);
-        if (!run.pauseFlag) return Promise.resolve();
-        if (checkpoint !== undefined) run.checkpoint = checkpoint;
-        run.unwound = true;
-        return Promise.reject(new PauseUnwind());
-      },
-      saveCheckpoint(checkpoint: unknown): void {
-        run.checkpoint = checkpoint;
-      },
-      progress(done: number, total?: number): void {
-        run.progress = total === undefined ? { done } : { done, total };
-        hooks.progress(run.instance, done, total);
-      },
-      suspend(checkpoint?: unknown): Promise<void> {
-        if (run.aborted) return Promise.reject(run.abort.signal.reason);
-        if (!run.pauseFlag) return Promise.resolve();
-        if (checkpoint !== undefined) run.checkpoint = checkpoint;
-        return suspendRun(run);
-      },
-      onPauseRequested(listener: () => void): () => void {
-        run.pauseListeners.add(listener);
-        if (run.pauseFlag) queueMicrotask(listener);
-        return () => run.pauseListeners.delete(listener);
-      },
-    };
+    return new RunContext(run, instance, this);
+  }
+
+  /** Forward an executor's progress report. */
+  reportProgress(instance: Instance, done: number, total: number | undefined): void {
+    this.hooks.progress(instance, done, total);
   }
 
   /** Commit pausing -> paused for a run that stays alive, and wait until it is resumed here. */
