@@ -4,6 +4,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'testing/index': 'src/testing/index.ts',
+    bullmq: 'src/adapters/bullmq.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -12,5 +13,5 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   // vitest is only needed when a store author runs the contract suite under vitest
-  external: ['vitest', 'pg'],
+  external: ['vitest', 'pg', 'bullmq', '@opentelemetry/api'],
 });

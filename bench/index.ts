@@ -2,6 +2,7 @@
 // same process (raw p-queue, raw croner, a bare spawn). Figures vary with the machine; ratios less so.
 // `npm run bench -- planner` runs the sections whose title contains "planner".
 import { benchBackfillRun } from './backfill.js';
+import { benchExecutors } from './executors.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchPlanner } from './planner.js';
 import { printTable, type Row } from './util.js';
@@ -10,6 +11,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ['Lifecycle and pause latency (memory store)', benchLifecycle],
   ['Backfill planner vs raw croner', async () => (await benchPlanner()) as unknown as Row[]],
   ['Backfill run (memory store)', () => benchBackfillRun()],
+  ['Executors: child processes vs a bare spawn', async () => (await benchExecutors()) as unknown as Row[]],
 ];
 
 const only = process.argv[2];
