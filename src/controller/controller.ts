@@ -50,7 +50,7 @@ import {
   type TransitionEvent as TransitionEventPayload,
 } from '../types.js';
 import { BackfillPlanner, type DateInput, type Slot } from '../backfill/planner.js';
-import { assertNoOverlap, BackfillRun, planReprocess, type BackfillHost } from '../backfill/backfill-run.js';
+import { assertKnownOptions, assertNoOverlap, BackfillRun, planReprocess, plannerFor, type BackfillHost } from '../backfill/backfill-run.js';
 import { emptyCounts } from '../store/memory-store.js';
 import { planInstance, SCOPE_STATES, type InstancePlan, type PlanContext } from './commands.js';
 import { advance, buildTransition, idFactory, type Core } from './core.js';
@@ -565,14 +565,14 @@ export class TaskController {
         action,
         durationMs: performance.now() - t0,
         outcome,
-        applied: result?.applied.some((a) => a.changed) ? result.applied.length : 0,
+        applied: result?.applied.length ?? 0,
         rejected: result?.rejected.length ?? 0,
       };
+      if (internal.record) event.deferred = true;
       if (typeof actor === 'string') event.actor = actor;
       if (result) event.commandId = result.commandId;
       if (error instanceof Error) event.error = { code: (error as { code?: string }).code ?? 'ERROR', message: error.message };
-      // applying an approved or scheduled command is not a new call: the request was counted
-      if (!internal.record) this.metricsRecorder.record(event);
+      this.metricsRecorder.record(event);
       if (this.emitter.listenerCount('command_done') > 0) this.emitter.emit('command_done', event);
     };
     try {
@@ -621,11 +621,12 @@ export class TaskController {
       await this.authorizeOrThrow(action, options.actor, target, commandOptions, tasks, groups, 'taskId' in target ? target.taskId : undefined, backfills, subjects);
     }
     if (!options.dryRun && !internal.record) {
-      if (action === 'resume' && (options.at !== undefined || options.after !== undefined)) {
-        return this.deferCommand('scheduled', action, target, options, commandOptions);
-      }
+      // approval first: a scheduled resume that matches a rule is scheduled once approved
       if (this.needsApproval({ action, actor: options.actor, target, options: commandOptions, tasks, groups, subjects })) {
         return this.deferCommand('awaiting_approval', action, target, options, commandOptions);
+      }
+      if (action === 'resume' && (options.at !== undefined || options.after !== undefined)) {
+        return this.deferCommand('scheduled', action, target, options, commandOptions);
       }
     }
 
@@ -920,6 +921,13 @@ export class TaskController {
     if (this.approvalRules.length === 0) return false;
     const request: AuthRequest = { ...req };
     if (this.environment !== undefined) request.environment = this.environment;
+    // a rule matches when the command would touch anything it names: a group target is also
+    // matched through the tasks of that group (its instances' and the declared ones)
+    const subjects = [...(req.subjects ?? []), ...req.tasks.map((taskId) => ({ taskId, group: this.core.tasks.get(taskId)?.group }))];
+    if ('group' in req.target!) {
+      for (const task of this.core.tasks.values()) if (task.group === req.target.group) subjects.push({ taskId: task.id, group: task.group });
+    }
+    request.subjects = subjects;
     return this.approvalRules.some((rule) => approvalRuleMatches(rule, request));
   }
 
@@ -936,7 +944,7 @@ export class TaskController {
     const commandId = this.core.newId();
     const result: ControlResult = { commandId, action, status, applied: [], rejected: [] };
     const stored = { ...commandOptions };
-    if (stored.at instanceof Date) stored.at = stored.at.toISOString();
+    if (stored.at !== undefined) stored.at = new Date(stored.at as string | Date).toISOString();
     const record: CommandRecord = {
       id: commandId,
       action,
@@ -971,15 +979,17 @@ export class TaskController {
   }
 
   private armSchedule(record: CommandRecord): void {
-    if (!record.dueAt || this.scheduleTimers.has(record.id)) return;
+    // only a started controller applies scheduled commands (an operator's tool leaves them to the
+    // runners' sweeps), and not after it shut down; the timer must not keep the process alive
+    if (!this.started || !record.dueAt || this.scheduleTimers.has(record.id)) return;
     const delay = Math.max(0, Date.parse(record.dueAt) - this.core.timers.now());
-    this.scheduleTimers.set(
-      record.id,
-      this.core.timers.setTimeout(() => {
-        this.scheduleTimers.delete(record.id);
-        void this.runScheduled(record.id).catch((error) => this.emitter.emit('error', { error, where: 'schedule' }));
-      }, delay),
-    );
+    const timer = this.core.timers.setTimeout(() => {
+      this.scheduleTimers.delete(record.id);
+      if (!this.started) return;
+      void this.runScheduled(record.id).catch((error) => this.emitter.emit('error', { error, where: 'schedule' }));
+    }, delay);
+    unrefTimer(timer);
+    this.scheduleTimers.set(record.id, timer);
   }
 
   /** Apply a scheduled command if it is due (its time came, or its instances succeeded). */
@@ -1025,6 +1035,7 @@ export class TaskController {
     const instances = await this.resolveTarget(record.action, record.target);
     const { tasks, groups, backfills, subjects } = this.namedBy(record.target, instances);
     await this.authorizeOrThrow(record.action, o.actor, record.target, record.options, tasks, groups, 'taskId' in record.target ? record.target.taskId : undefined, backfills, subjects);
+    if (isScheduledRecord(record)) return this.scheduleApproved(record, o.actor, o.reason);
     const applyOptions = { ...record.options } as Record<string, unknown>;
     if (record.actor !== undefined) applyOptions.actor = record.actor;
     delete applyOptions.idempotencyKey;
@@ -1035,6 +1046,23 @@ export class TaskController {
       record: { next, expectedVersion: record.version },
     });
     await this.auditDecision(record, o.actor, 'approve', o.reason);
+    return result;
+  }
+
+  /** An approved resume with `at`/`after`: from now on it is a scheduled command. */
+  private async scheduleApproved(record: CommandRecord, actor: string, reason?: string): Promise<ControlResult> {
+    const result: ControlResult = { ...record.result, status: 'scheduled' };
+    const next: CommandRecord = { ...record, status: 'scheduled', result, decidedBy: actor, updatedAt: this.core.now().toISOString(), version: record.version + 1 };
+    if (reason !== undefined) next.decisionReason = reason;
+    if (record.options.at !== undefined) next.dueAt = new Date(record.options.at as string).toISOString();
+    else delete next.dueAt;
+    try {
+      await this.core.store.commit({ commands: [{ next, expectedVersion: record.version }], audit: [this.decisionEntry(record, actor, 'approve', reason)] });
+    } catch (err) {
+      if (isTaskControlError(err, 'CONFLICT')) throw new TaskControlError('CONFLICT', `command ${record.id} was already decided`, { details: { commandId: record.id } });
+      throw err;
+    }
+    this.armSchedule(next);
     return result;
   }
 
@@ -1114,16 +1142,24 @@ export class TaskController {
     const wanted = f.state === undefined ? undefined : new Set(Array.isArray(f.state) ? f.state : [f.state]);
     const now = this.core.timers.now();
     const out: ApprovalRequest[] = [];
-    for (const r of await this.core.store.listCommands({ status: ['awaiting_approval', 'approved', 'rejected', 'expired'] })) {
-      const state: ApprovalRequest['state'] =
-        r.status === 'awaiting_approval' ? (r.dueAt !== undefined && Date.parse(r.dueAt) <= now ? 'expired' : 'awaiting') : (r.status as ApprovalRequest['state']);
+    for (const r of await this.core.store.listCommands({ status: ['awaiting_approval', 'approved', 'rejected', 'expired', 'scheduled', 'completed', 'cancelled'] })) {
+      // an approved scheduled resume moves on to scheduled, completed or cancelled
+      const approvedSchedule = (r.status === 'scheduled' || r.status === 'completed' || r.status === 'cancelled') && r.decidedBy !== undefined;
+      if ((r.status === 'scheduled' || r.status === 'completed' || r.status === 'cancelled') && !approvedSchedule) continue;
+      const state: ApprovalRequest['state'] = approvedSchedule
+        ? 'approved'
+        : r.status === 'awaiting_approval'
+          ? r.dueAt !== undefined && Date.parse(r.dueAt) <= now
+            ? 'expired'
+            : 'awaiting'
+          : (r.status as ApprovalRequest['state']);
       if (wanted && !wanted.has(state)) continue;
       const item: ApprovalRequest = { commandId: r.id, action: r.action, target: r.target, options: r.options, state, createdAt: r.createdAt };
       if (r.actor !== undefined) item.requestedBy = r.actor;
       if (r.dueAt !== undefined) item.expiresAt = r.dueAt;
       if (r.decidedBy !== undefined) item.decidedBy = r.decidedBy;
       if (r.decisionReason !== undefined) item.reason = r.decisionReason;
-      if (r.status === 'approved') item.result = r.result;
+      if (state === 'approved') item.result = r.result;
       out.push(item);
     }
     return out;
@@ -1133,10 +1169,11 @@ export class TaskController {
   async cancelScheduled(commandId: string, options: { actor?: string; reason?: string } = {}): Promise<void> {
     parse(targetSchema, { instanceId: commandId }, 'commandId');
     const record = await this.core.store.getCommand(commandId);
-    if (!record || !['scheduled', 'cancelled', 'completed'].includes(record.status) || record.result.status !== 'scheduled') {
+    // known by its at/after: once applied, its result is the applied one (status completed)
+    if (!record || !isScheduledRecord(record) || !['scheduled', 'cancelled', 'completed'].includes(record.status)) {
       throw new TaskControlError('NOT_FOUND', `no scheduled command ${commandId}`, { details: { commandId } });
     }
-    if (record.status !== 'scheduled') throw new TaskControlError('CONFLICT', `scheduled command ${commandId} was already ${record.status}`);
+    if (record.status !== 'scheduled') throw new TaskControlError('CONFLICT', `scheduled command ${commandId} was already ${record.status === 'completed' ? 'applied' : record.status}`);
     const next: CommandRecord = { ...record, status: 'cancelled', updatedAt: this.core.now().toISOString(), version: record.version + 1 };
     const actor = typeof options.actor === 'string' ? options.actor : 'anonymous';
     try {
@@ -1250,6 +1287,11 @@ export class TaskController {
   /** Every audit entry matching the filter, oldest first, fetched a page at a time (for export as JSON lines). */
   async *auditStream(filter: Omit<AuditFilter, 'limit'> & { pageSize?: number } = {}): AsyncGenerator<AuditEntry> {
     const { pageSize = 1000, ...rest } = filter;
+    if (!Number.isInteger(pageSize) || pageSize < 1) {
+      throw new TaskControlError('VALIDATION', 'filter.pageSize: must be a positive integer', {
+        issues: [{ path: ['filter', 'pageSize'], message: 'must be a positive integer' }],
+      });
+    }
     const f = parse(auditFilterSchema, rest, 'filter');
     const base = {
       ...f,
@@ -1280,6 +1322,7 @@ export class TaskController {
    */
   async backfill(taskId: string, options: BackfillOptions): Promise<BackfillHandle> {
     parse(targetSchema, { taskId }, 'taskId');
+    assertKnownOptions(options);
     const o = parse(backfillOptionsSchema, options, 'options') as BackfillOptions;
     const task = this.core.tasks.get(taskId);
     if (!task) throw new TaskControlError('NOT_FOUND', `task ${taskId} is not defined; call define() first`, { details: { taskId } });
@@ -1289,7 +1332,7 @@ export class TaskController {
         issues: [{ path: ['options', 'schedule'], message: 'required when the task has no schedule' }],
       });
     }
-    const planner = withPath(() => new BackfillPlanner({ schedule, from: o.from, to: o.to, order: o.order }), 'options');
+    const planner = plannerFor({ schedule, from: o.from, to: o.to, order: o.order }, o.schedule ? 'options' : 'task');
     const mode = o.mode ?? 'serial';
     const concurrency = mode === 'serial' ? 1 : (o.concurrency ?? 4);
     const reprocess = o.reprocess ?? 'none';
@@ -1396,11 +1439,11 @@ export class TaskController {
       done: run.done,
       pause: async (o = {}) => {
         await ask('pause', o.actor);
-        await run.pause();
+        await run.pause(o.actor ?? actor ?? 'anonymous');
       },
       resume: async (o = {}) => {
         await ask('resume', o.actor);
-        await run.resume();
+        await run.resume(o.actor ?? actor ?? 'anonymous');
       },
       cancel: async (o = {}) => {
         await ask('stop', o.actor);
@@ -1442,6 +1485,7 @@ export class TaskController {
       setHeld: (backfillId, held) => this.setBackfillHeld(backfillId, held),
       emit: (status) => this.emitter.emit('backfill', status),
       now: () => this.core.now(),
+      newId: () => this.core.newId(),
       onTransition: (listener) => {
         this.emitter.on('transition', listener);
         return () => this.emitter.off('transition', listener);
@@ -1633,8 +1677,9 @@ export class TaskController {
         if (entry.backfillId !== undefined) e.backfillId = entry.backfillId;
         this.emitter.emit('transition', e);
       } else if (entry.kind === 'command') {
-        const result = entry.result as ControlResult | { denied: true };
-        if (!('denied' in result)) this.emitter.emit('command', { ...result, actor: entry.actor });
+        const result = entry.result as ControlResult | { denied: true } | { decision: string };
+        // denials and approval decisions are audited as command entries but are no ControlResult
+        if (result && 'applied' in result) this.emitter.emit('command', { ...result, actor: entry.actor });
       } else {
         this.emitter.emit('late_result', entry);
       }
@@ -1647,17 +1692,9 @@ export class TaskController {
   }
 }
 
-/** Run `fn`; prefix the path of a VALIDATION error it throws with `prefix`. */
-function withPath<T>(fn: () => T, prefix: string): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (isTaskControlError(err, 'VALIDATION') && err.issues) {
-      const issues = err.issues.map((i) => ({ ...i, path: [prefix, ...i.path] }));
-      throw new TaskControlError('VALIDATION', `${prefix}.${err.message}`, { issues });
-    }
-    throw err;
-  }
+/** A resume with `at` or `after`: scheduled (or, needing approval, scheduled once approved). */
+function isScheduledRecord(record: CommandRecord): boolean {
+  return record.action === 'resume' && (record.options.at !== undefined || record.options.after !== undefined);
 }
 
 function isExplicit(target: Target): boolean {

@@ -70,6 +70,8 @@ export const TRANSITIONS: readonly TransitionRow[] = Object.freeze([
   { from: 'queued', event: 'pause', to: 'paused' },
   { from: 'running', event: 'pause', to: 'pausing' },
   { from: 'pausing', event: 'pause_point', to: 'paused' },
+  // the pause was withdrawn (resume) after the executor had unwound: dispatch it again
+  { from: 'running', event: 'pause_point', to: 'queued' },
   { from: 'pausing', event: 'resume', to: 'running' },
   { from: 'pausing', event: 'recover', to: 'paused' },
 

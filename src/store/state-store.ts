@@ -25,6 +25,14 @@ export interface QueuedQuery {
   heldBackfills?: string[];
 }
 
+/** What {@link StateStore.claimQueued} takes: a queued query plus who reserves the instances. */
+export interface ClaimQueuedQuery extends QueuedQuery {
+  /** The dispatcher (controller id) that will claim the returned instances. */
+  owner: string;
+  /** How long the reservation keeps other dispatchers away from them. @default 5000 */
+  holdMs?: number;
+}
+
 /** Which audit entries a query returns, oldest first. */
 export interface AuditQuery {
   instanceId?: string;
@@ -149,6 +157,14 @@ export interface StateStore {
   countInstances(query: Omit<InstanceQuery, 'limit' | 'cursor'>): Promise<Record<InstanceState, number>>;
   /** Queued instances, the longest-queued first, for a dispatcher to claim. */
   queued(query: QueuedQuery): Promise<Instance[]>;
+  /**
+   * Optional, for stores shared by several controllers: like `queued()`, but each instance
+   * returned is reserved for `owner` for `holdMs`, and instances another owner reserved are
+   * skipped, so that dispatchers do not all race for the same oldest instances. A reservation
+   * changes no version and sends no notice: the caller still claims each instance with its
+   * version-checked commit, and one it does not claim is free again after `holdMs`.
+   */
+  claimQueued?(query: ClaimQueuedQuery): Promise<Instance[]>;
   /** Running, pausing or stopping instances whose lease expired before `now` (ISO). */
   expiredLeases(now: string, limit: number): Promise<Instance[]>;
   /** Pausing or stopping instances whose deadline passed before `now` (ISO). */
