@@ -19,6 +19,8 @@ export interface PlanContext {
   upstreamDone(instance: Instance): boolean;
   /** Whether the target names instances explicitly (then every instance is reported). */
   explicit: boolean;
+  /** The last checkpoint a run in this process saved (kept by forced pauses and stops). */
+  checkpointOf?: (instanceId: string) => unknown;
 }
 
 /** The plan for one instance. */
@@ -56,6 +58,12 @@ function illegal(instance: Instance, action: ControlAction): InstancePlan {
   };
 }
 
+/** The checkpoint a local run saved, as a patch (empty when there is none). */
+function saved(instance: Instance, ctx: PlanContext): Partial<Instance> {
+  const checkpoint = ctx.checkpointOf?.(instance.id);
+  return checkpoint === undefined ? {} : { checkpoint };
+}
+
 function decide(action: ControlAction, instance: Instance, ctx: PlanContext): { event: MachineEvent; patch: Partial<Instance> } | 'same' | 'illegal' {
   const o = ctx.options;
   const now = ctx.now.getTime();
@@ -67,13 +75,13 @@ function decide(action: ControlAction, instance: Instance, ctx: PlanContext): { 
         case 'queued':
           return { event: 'pause', patch: {} };
         case 'running':
-          if (force) return { event: 'force_pause', patch: { lease: undefined, deadlineAt: undefined } };
+          if (force) return { event: 'force_pause', patch: { lease: undefined, deadlineAt: undefined, ...saved(instance, ctx) } };
           return {
             event: 'pause',
             patch: { deadlineAt: typeof o.graceMs === 'number' ? new Date(now + o.graceMs).toISOString() : undefined },
           };
         case 'pausing':
-          return force ? { event: 'force_pause', patch: { lease: undefined, deadlineAt: undefined } } : 'same';
+          return force ? { event: 'force_pause', patch: { lease: undefined, deadlineAt: undefined, ...saved(instance, ctx) } } : 'same';
         case 'paused':
           return 'same';
         default:

@@ -611,7 +611,7 @@ export class TaskController {
     const key = options.idempotencyKey;
     if (key !== undefined && !options.dryRun) {
       const previous = await this.core.store.findCommandByKey(key);
-      if (previous) return previous.result;
+      if (previous) return sameCommandOrThrow(previous, action, target);
     }
     let instances = await this.resolveTarget(action, target);
     const { tasks, groups, backfills, subjects } = this.namedBy(target, instances);
@@ -653,7 +653,7 @@ export class TaskController {
         }
         if (key !== undefined) {
           const previous = await this.core.store.findCommandByKey(key);
-          if (previous) return previous.result;
+          if (previous) return sameCommandOrThrow(previous, action, target);
         }
         instances = await this.resolveTarget(action, target);
         continue;
@@ -813,7 +813,17 @@ export class TaskController {
     upstreamDone: (i: Instance) => boolean,
     explicit: boolean,
   ): PlanContext {
-    return { machine: this.core.machine, tasks: this.core.tasks, scopes, now, actor: options.actor, options, upstreamDone, explicit };
+    return {
+      machine: this.core.machine,
+      tasks: this.core.tasks,
+      scopes,
+      now,
+      actor: options.actor,
+      options,
+      upstreamDone,
+      explicit,
+      checkpointOf: (id) => this.runtime.localCheckpoint(id),
+    };
   }
 
   private async resolveTarget(action: ControlAction, target: Target): Promise<Instance[]> {
@@ -939,6 +949,10 @@ export class TaskController {
     options: Record<string, unknown> & { actor?: string; reason?: string; idempotencyKey?: string; at?: string | Date },
     commandOptions: Record<string, unknown>,
   ): Promise<ControlResult> {
+    // `after` names instances that must exist: a missing one would keep the command waiting forever
+    for (const id of (options.after as { instanceIds: string[] } | undefined)?.instanceIds ?? []) {
+      if (!(await this.core.store.getInstance(id))) throw new TaskControlError('NOT_FOUND', `options.after: instance ${id} does not exist`, { details: { instanceId: id } });
+    }
     const now = this.core.now();
     const at = now.toISOString();
     const commandId = this.core.newId();
@@ -1091,11 +1105,13 @@ export class TaskController {
 
   private async awaitingRecord(commandId: string): Promise<CommandRecord> {
     const record = await this.core.store.getCommand(commandId);
-    if (!record || (record.status !== 'awaiting_approval' && record.status !== 'approved' && record.status !== 'rejected' && record.status !== 'expired')) {
+    // a decided request has decidedBy (an approved scheduled resume moves on to scheduled/completed/cancelled)
+    if (!record || (record.status !== 'awaiting_approval' && record.status !== 'expired' && record.decidedBy === undefined)) {
       throw new TaskControlError('NOT_FOUND', `no approval request ${commandId}`, { details: { commandId } });
     }
     if (record.status !== 'awaiting_approval') {
-      throw new TaskControlError('CONFLICT', `command ${commandId} was already ${record.status}`, { details: { commandId } });
+      const was = record.status === 'rejected' || record.status === 'expired' ? record.status : 'approved';
+      throw new TaskControlError('CONFLICT', `command ${commandId} was already ${was}`, { details: { commandId } });
     }
     if (record.dueAt !== undefined && Date.parse(record.dueAt) <= this.core.timers.now()) {
       await this.expire(record);
@@ -1695,6 +1711,18 @@ export class TaskController {
 /** A resume with `at` or `after`: scheduled (or, needing approval, scheduled once approved). */
 function isScheduledRecord(record: CommandRecord): boolean {
   return record.action === 'resume' && (record.options.at !== undefined || record.options.after !== undefined);
+}
+
+/** A repeated idempotency key returns the first result; reused for another command it is a CONFLICT. */
+function sameCommandOrThrow(previous: CommandRecord, action: ControlAction, target: Target): ControlResult {
+  if (previous.action !== action || JSON.stringify(previous.target) !== JSON.stringify(target)) {
+    throw new TaskControlError(
+      'CONFLICT',
+      `idempotencyKey ${previous.idempotencyKey} was used by ${previous.action} ${JSON.stringify(previous.target)}, not ${action} ${JSON.stringify(target)}`,
+      { details: { commandId: previous.id } },
+    );
+  }
+  return previous.result;
 }
 
 function isExplicit(target: Target): boolean {

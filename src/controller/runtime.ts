@@ -366,6 +366,11 @@ export class Runtime {
     return new RunContext(run, instance, this);
   }
 
+  /** The checkpoint a local run saved last (for a forced pause or stop committed by a command). */
+  localCheckpoint(instanceId: string): unknown {
+    return this.runs.get(instanceId)?.checkpoint;
+  }
+
   /** Forward an executor's progress report. */
   reportProgress(instance: Instance, done: number, total: number | undefined): void {
     this.hooks.progress(instance, done, total);
@@ -822,7 +827,19 @@ export class Runtime {
       run.abandon('shutdown');
       const current = await this.core.store.getInstance(run.instanceId);
       if (current && current.lease?.token === run.token) {
-        await this.recover(current, `system:${this.core.id}`, 'the controller shut down').catch((err) => this.hooks.error(err, 'shutdown'));
+        const actor = `system:${this.core.id}`;
+        const handBack =
+          current.state === 'running'
+            ? // a deploy is not the work's fault: hand the attempt back without counting it against maxAttempts
+              this.transitionIf(current.id, ['running'], 'release', actor, (c) => ({
+                lease: undefined,
+                attempt: c.attempt + 1,
+                progress: undefined,
+                startedAt: undefined,
+                checkpoint: run.checkpoint ?? c.checkpoint,
+              }), run.token, { reason: 'the controller shut down' })
+            : this.recover(current, actor, 'the controller shut down');
+        await handBack.catch((err) => this.hooks.error(err, 'shutdown'));
       }
     }
     let last: NodeJS.Timeout | undefined;

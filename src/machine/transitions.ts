@@ -35,7 +35,8 @@ export type MachineEvent =
   | 'rerun' //             a new attempt of a terminal instance
   | 'rerun_pending' //     a new attempt that waits for upstream reruns
   | 'retry' //             automatic retry of a failed attempt
-  | 'requeue' //           a controller shut down or died while running it
+  | 'requeue' //           a controller died while running it
+  | 'release' //           a controller shut down while running it (not counted against maxAttempts)
   | 'recover_fail' //      ... and it had no attempts left
   | 'recover'; //          a dead owner's pausing/stopping instance finished
 
@@ -70,6 +71,7 @@ export const TRANSITIONS: readonly TransitionRow[] = Object.freeze([
   { from: 'queued', event: 'pause', to: 'paused' },
   { from: 'running', event: 'pause', to: 'pausing' },
   { from: 'pausing', event: 'pause_point', to: 'paused' },
+  { from: 'running', event: 'release', to: 'queued' },
   // the pause was withdrawn (resume) after the executor had unwound: dispatch it again
   { from: 'running', event: 'pause_point', to: 'queued' },
   { from: 'pausing', event: 'resume', to: 'running' },

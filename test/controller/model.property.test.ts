@@ -294,7 +294,7 @@ async function runScenario(scenario: Round[]): Promise<void> {
     for (const e of trail) {
       if (e.attempt !== attempt) {
         expect(e.attempt, `${id} ${e.event}`).toBe(attempt + 1);
-        expect(['rerun', 'rerun_pending', 'retry', 'requeue']).toContain(e.event);
+        expect(['rerun', 'rerun_pending', 'retry', 'requeue', 'release']).toContain(e.event);
         attempt = e.attempt!;
       }
     }

@@ -292,16 +292,16 @@ describe('every row of TRANSITIONS is reached by the real code path', () => {
     await w.end();
   });
 
-  it('recovery on shutdown: requeue, recover_fail and recover', async () => {
+  it('shutdown hands work back: release (not counted against maxAttempts) and recover', async () => {
     const w = await world({ maxAttempts: 2 });
     const { controller: c } = w;
-    const requeued = await c.submit('slow');
-    const failed = await c.submit('slow');
+    const released = await c.submit('slow');
+    const lastAttempt = await c.submit('slow');
     const pausing = await c.submit('lazy');
     const stopping = await c.submit('deaf');
     await w.step();
-    await c.stop({ instanceId: failed.id }, { force: true });
-    await c.rerun({ instanceId: failed.id }); // attempt 2 of 2: no attempt left after it
+    await c.stop({ instanceId: lastAttempt.id }, { force: true });
+    await c.rerun({ instanceId: lastAttempt.id }); // attempt 2 of 2
     await w.step();
     await c.pause({ instanceId: pausing.id });
     await c.stop({ instanceId: stopping.id }, { graceMs: 60_000 });
@@ -309,13 +309,42 @@ describe('every row of TRANSITIONS is reached by the real code path', () => {
     // the deaf executor returns only after shutdown has handed its instance back
     setTimeout(() => w.deaf.resolve('late'), 10);
     await c.shutdown({ graceMs: 0 });
-    expect([await w.state(requeued.id), await w.state(failed.id), await w.state(pausing.id), await w.state(stopping.id)]).toEqual([
+    expect([await w.state(released.id), await w.state(lastAttempt.id), await w.state(pausing.id), await w.state(stopping.id)]).toEqual([
       'queued',
-      'failed',
+      'queued',
       'paused',
       'stopped',
     ]);
+    expect((await w.store.getInstance(lastAttempt.id))!.attempt).toBe(3);
     await w.end();
+  });
+
+  it("a dead owner's running instances are recovered: requeue, or recover_fail with no attempt left", async () => {
+    const store = new MemoryStateStore();
+    const frozen = new FakeClock('2024-01-01T00:00:00Z');
+    const hang = deferred<void>();
+    // its clock never moves again: it never renews its leases (a process that died)
+    const dead = new TaskController({ store, timers: frozen, clock: frozen.date, leaseMs: 1_000, executor: new FunctionExecutor({ work: () => hang.promise, once: () => hang.promise }) });
+    dead.define({ id: 'work', maxAttempts: 2 });
+    dead.define({ id: 'once', maxAttempts: 1 });
+    await dead.start();
+    const again = await dead.submit('work');
+    const spent = await dead.submit('once');
+    await frozen.advance(0);
+    const later = new FakeClock('2024-01-01T00:10:00Z');
+    const survivor = new TaskController({ store, timers: later, clock: later.date, leaseMs: 1_000 });
+    survivor.define({ id: 'work', maxAttempts: 2 });
+    survivor.define({ id: 'once', maxAttempts: 1 });
+    await survivor.start();
+    const recovered = (await store.queryAudit({ actor: 'system:recovery' })).map((e) => [e.instanceId, e.event, e.to]);
+    expect(recovered).toEqual([
+      [again.id, 'requeue', 'queued'],
+      [spent.id, 'recover_fail', 'failed'],
+    ]);
+    expect((await store.getInstance(spent.id))!.error?.code).toBe('ABANDONED');
+    for (const e of await store.queryAudit({ kind: 'transition' })) reached.add(rowKey(e.from!, e.event!));
+    await survivor.shutdown({ graceMs: 0 });
+    hang.resolve();
   });
 
   it('reruns of every terminal state, straight to queued or waiting for upstream', async () => {
