@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TaskControlError } from './errors.js';
+import { TaskControlError, type ValidationIssue } from './errors.js';
 import { INSTANCE_STATES } from './types.js';
 
 // One zod schema per public input. Types in types.ts are the documented shapes; these
@@ -34,7 +34,9 @@ export const taskDefinitionSchema = z
   })
   .strict();
 
-export const targetSchema = z.union([
+const TARGET_KEYS = ['instanceId', 'instanceIds', 'taskId', 'group', 'backfillId', 'all'] as const;
+
+const targetVariants = z.union([
   z.object({ instanceId: id }).strict(),
   z.object({ instanceIds: z.array(id).min(1, 'must name at least one instance') }).strict(),
   z.object({ taskId: id }).strict(),
@@ -42,6 +44,55 @@ export const targetSchema = z.union([
   z.object({ backfillId: id }).strict(),
   z.object({ all: z.literal(true) }).strict(),
 ]);
+
+/**
+ * A control command's target. Checked key first, so that a mistake is named precisely
+ * ("target.instanceIds: must name at least one instance", not "invalid input").
+ */
+export const targetSchema = z.unknown().superRefine((value, ctx) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: `must be an object with one of ${TARGET_KEYS.join(', ')}` });
+    return;
+  }
+  const keys = Object.keys(value);
+  const known = keys.filter((k) => (TARGET_KEYS as readonly string[]).includes(k));
+  if (known.length !== 1 || keys.length !== 1) {
+    const extra = keys.filter((k) => !(TARGET_KEYS as readonly string[]).includes(k));
+    ctx.addIssue({
+      code: 'custom',
+      path: extra.length ? [extra[0]] : [],
+      message: extra.length
+        ? `unknown key '${extra[0]}'; a target has exactly one of ${TARGET_KEYS.join(', ')}`
+        : `must have exactly one of ${TARGET_KEYS.join(', ')} (got ${known.length ? known.join(', ') : 'none'})`,
+    });
+    return;
+  }
+  const result = targetVariants.safeParse(value);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      if (issue.code === 'invalid_union') continue;
+      const path = issue.path.length ? issue.path : [known[0]];
+      ctx.addIssue({ code: 'custom', path: path as (string | number)[], message: issue.message });
+    }
+    // union errors nest the real reason: name the field and what it must be
+    if (result.error.issues.every((i) => i.code === 'invalid_union')) {
+      const k = known[0];
+      const v = (value as Record<string, unknown>)[k];
+      ctx.addIssue({
+        code: 'custom',
+        path: [k],
+        message:
+          k === 'all'
+            ? 'must be true'
+            : k === 'instanceIds'
+              ? Array.isArray(v) && v.length === 0
+                ? 'must name at least one instance'
+                : 'must be an array of non-empty ids'
+              : 'must be a non-empty string',
+      });
+    }
+  }
+}) as unknown as typeof targetVariants;
 
 const commandOptions = {
   actor: id.optional(),
@@ -162,11 +213,16 @@ export const controllerOptionsSchema = z
 export function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({
-    path: [what, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
-    message: issue.message,
-    code: issue.code,
-  }));
+  const issues: ValidationIssue[] = result.error.issues
+    .filter((issue) => issue.code !== 'invalid_union' || result.error.issues.length === 1)
+    .flatMap((issue): ValidationIssue[] => {
+      const path = [what, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+      // name each unknown key in the path, so that the field is named, not just its object
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => ({ path: [...path, key], message: `unknown option '${key}'`, code: issue.code }));
+      }
+      return [{ path, message: issue.message, code: issue.code }];
+    });
   const first = issues[0];
   throw new TaskControlError('VALIDATION', `${first.path.join('.')}: ${first.message}`, { issues });
 }

@@ -108,3 +108,23 @@ describe('TaskControlError', () => {
     expect(isTaskControlError(null)).toBe(false);
   });
 });
+
+describe('validation messages name the field precisely', () => {
+  it('targets and unknown option keys are named in the message and the issue path', async () => {
+    const { TaskController: Controller } = await import('../../src/index.js');
+    const controller = new Controller();
+    const cases: [unknown, unknown, string[]][] = [
+      [{ instanceIds: [] }, {}, ['target', 'instanceIds']],
+      [{ foo: 1 }, {}, ['target', 'foo']],
+      [{ all: false }, {}, ['target', 'all']],
+      [{ taskId: 'x' }, { bogus: 1 }, ['options', 'bogus']],
+    ];
+    for (const [target, options, path] of cases) {
+      const err = (await controller.pause(target as never, options as never).catch((e: unknown) => e)) as { code: string; message: string; issues: { path: string[] }[] };
+      expect(err.code).toBe('VALIDATION');
+      expect(err.message.startsWith(path.join('.'))).toBe(true);
+      expect(err.issues[0].path).toEqual(path);
+      expect(err.message).not.toMatch(/Invalid input/);
+    }
+  });
+});
