@@ -126,6 +126,10 @@ export interface ResumeOptions extends CommandOptions {
   strategy?: 'continue' | 'restart' | 'skip';
   /** Merged over the instance's params. */
   params?: Record<string, unknown>;
+  /** Resume later, at this time (a Date or ISO string in the future): the call resolves `scheduled`. */
+  at?: string | Date;
+  /** Resume once every one of these instances has succeeded: the call resolves `scheduled`. */
+  after?: { instanceIds: string[] };
 }
 
 /** Options of {@link TaskController.stop}. */

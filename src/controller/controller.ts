@@ -448,6 +448,14 @@ export class TaskController {
       }
       throw err;
     }
+    if (next.state === 'pending' && (await this.upstreamDone(next))) {
+      // the upstream finished between our check and our commit, so its release missed us
+      return (
+        (await this.runtime.transitionIf(next.id, ['pending'], 'ready', 'system:dependencies', () => ({}))) ??
+        (await this.core.store.getInstance(next.id)) ??
+        next
+      );
+    }
     return next;
   }
 
@@ -1288,7 +1296,11 @@ export class TaskController {
     const held = this.heldForDispatch();
     let queueLength = 0;
     if (!held.all) {
-      queueLength = (await this.core.store.queued({ limit: 1_000_000, heldTasks: held.tasks, heldGroups: held.groups, heldBackfills: held.backfills })).length;
+      // nothing held: every queued instance is dispatchable, no need to fetch them all
+      queueLength =
+        held.tasks.length + held.groups.length + held.backfills.length === 0
+          ? instances.queued
+          : (await this.core.store.queued({ limit: 1_000_000, heldTasks: held.tasks, heldGroups: held.groups, heldBackfills: held.backfills })).length;
     }
     return {
       commands: this.metricsRecorder.commands(awaiting),
@@ -1495,8 +1507,13 @@ export class TaskController {
         const result = await this.command('rerun', { instanceIds }, { actor, params, reason: `reprocessed by backfill ${backfillId}` }, { patch: { backfillId }, skipAuthorize: true });
         return result.applied.filter((a) => a.changed).map((a) => a.instanceId);
       },
+      upstreamFinished: async (instance) => {
+        if (instance.state === 'succeeded' || instance.state === 'skipped') await this.releaseDownstream(instance);
+        else if (instance.state === 'failed' || instance.state === 'stopped') await this.failDownstream(instance);
+      },
       stopAll: async (backfillId, actor) => {
-        await this.command('stop', { backfillId }, { actor, reason: `backfill ${backfillId} cancelled` }, { skipAuthorize: true });
+        const result = await this.command('stop', { backfillId }, { actor, reason: `backfill ${backfillId} cancelled` }, { skipAuthorize: true });
+        return result.status === 'completed';
       },
       setHeld: (backfillId, held) => this.setBackfillHeld(backfillId, held),
       emit: (status) => this.emitter.emit('backfill', status),

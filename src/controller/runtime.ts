@@ -680,6 +680,9 @@ export class Runtime {
       if (instance.state === 'queued') queued = true;
       const sleeper = this.suspended.get(instance.id);
       if (sleeper && !sleeper.finishing) {
+        // a shared store delivers other processes' commits after this process may have read
+        // (and claimed) a newer version: an older version than the run's is old news
+        if (instance.version < sleeper.instance.version) continue;
         const ours = instance.lease?.owner === this.core.id && instance.lease.token === sleeper.token;
         if (!ours || (instance.state !== 'paused' && instance.state !== 'queued')) {
           this.dropSuspended(sleeper);
@@ -689,6 +692,7 @@ export class Runtime {
       }
       const run = this.runs.get(instance.id);
       if (!run || run.finishing) continue;
+      if (instance.version < run.instance.version) continue;
       if (instance.lease?.token !== run.token || !ACTIVE.has(instance.state)) {
         run.abandon(abandonReason(instance));
         continue;

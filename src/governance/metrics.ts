@@ -4,9 +4,9 @@ import { INSTANCE_STATES, type InstanceState } from '../types.js';
 export interface CommandMetrics {
   /** Every call, denied ones included. */
   total: number;
-  /** Commands with at least one applied entry. */
+  /** Commands with at least one applied entry (dry runs not included; an approved or scheduled command when it applies). */
   applied: number;
-  /** Commands with at least one rejected entry. */
+  /** Commands with at least one rejected entry (dry runs not included). */
   rejected: number;
   /** Calls denied by `authorize` (`FORBIDDEN`). */
   denied: number;
@@ -38,8 +38,12 @@ export interface CommandDone {
   /** Milliseconds from the call to its result. */
   durationMs: number;
   outcome: 'completed' | 'awaiting_approval' | 'scheduled' | 'denied' | 'invalid' | 'error' | 'dry_run';
+  /** Entries in the result's `applied` (those with `changed: false` included). */
   applied: number;
+  /** Entries in the result's `rejected`. */
   rejected: number;
+  /** True when this applies an approved or scheduled command: the request was the call. */
+  deferred?: boolean;
   commandId?: string;
   error?: { code: string; message: string };
 }
@@ -60,9 +64,14 @@ export class MetricsRecorder {
   record(done: CommandDone): void {
     let m = this.byAction.get(done.action);
     if (!m) this.byAction.set(done.action, (m = { total: 0, applied: 0, rejected: 0, denied: 0, lat: [], next: 0 }));
+    // a dry run changed nothing: a call, but neither applied nor rejected
+    if (done.outcome !== 'dry_run') {
+      if (done.applied > 0) m.applied++;
+      if (done.rejected > 0) m.rejected++;
+    }
+    // applying an approved or scheduled command is no new call: its request was counted
+    if (done.deferred) return;
     m.total++;
-    if (done.applied > 0) m.applied++;
-    if (done.rejected > 0) m.rejected++;
     if (done.outcome === 'denied') m.denied++;
     if (m.lat.length < WINDOW) m.lat.push(done.durationMs);
     else m.lat[m.next++ % WINDOW] = done.durationMs;

@@ -31,7 +31,7 @@ const policySchema = z
   .superRefine((policy, ctx) => {
     for (const [actor, roles] of Object.entries(policy.actors ?? {})) {
       roles.forEach((role, i) => {
-        if (!(role in policy.roles)) {
+        if (!Object.hasOwn(policy.roles, role)) {
           ctx.addIssue({ code: 'custom', path: ['actors', actor, i], message: `role '${role}' does not exist (roles: ${Object.keys(policy.roles).join(', ') || 'none'})` });
         }
       });
@@ -116,7 +116,9 @@ export function rbac(policy: RbacPolicy): (req: AuthRequest) => Promise<boolean>
   };
   return async (req: AuthRequest) => {
     const actor = req.actor;
-    const roles = actor === undefined ? [] : ((p.actors?.[actor] ?? (p.resolveRoles ? await p.resolveRoles(actor) : [])) as string[]);
+    // own properties only: an actor named 'toString' or '__proto__' has no roles
+    const listed = actor !== undefined && p.actors && Object.hasOwn(p.actors, actor) ? p.actors[actor] : undefined;
+    const roles = actor === undefined ? [] : ((listed ?? (p.resolveRoles ? await p.resolveRoles(actor) : [])) as string[]);
     if (roles.length === 0) return deny(actor, roles, 'no role');
     const rules = roles.flatMap((role) => compiled.get(role) ?? []);
     const byAction = rules.filter((r) => r.actions.includes('*') || r.actions.includes(req.action as AuthAction));

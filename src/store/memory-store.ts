@@ -111,6 +111,10 @@ export class MemoryStateStore implements StateStore {
 
   async countInstances(q: Omit<InstanceQuery, 'limit' | 'cursor'>): Promise<Record<InstanceState, number>> {
     const counts = emptyCounts();
+    if (Object.values(q).every((v) => v === undefined)) {
+      for (const [state, ids] of this.byState) counts[state] = ids.size;
+      return counts;
+    }
     const match = this.matches(q);
     for (const id of this.candidates(q)) {
       const instance = this.instances.get(id);
