@@ -3,6 +3,7 @@
 // `npm run bench -- planner` runs the sections whose title contains "planner".
 import { benchBackfillRun } from './backfill.js';
 import { benchExecutors } from './executors.js';
+import { benchHttp } from './http.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchPlanner } from './planner.js';
 import { printTable, type Row } from './util.js';
@@ -11,6 +12,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ['Lifecycle and pause latency (memory store)', benchLifecycle],
   ['Backfill planner vs raw croner', async () => (await benchPlanner()) as unknown as Row[]],
   ['Backfill run (memory store)', () => benchBackfillRun()],
+  ['HTTP control API and SSE fan-out (127.0.0.1)', benchHttp],
   ['Executors: child processes vs a bare spawn', async () => (await benchExecutors()) as unknown as Row[]],
 ];
 

@@ -13,6 +13,12 @@ npm install --no-audit --no-fund --silent "./$tarball" >/dev/null
 cat > esm.mjs <<'JS'
 import { TaskController, MemoryStateStore, FunctionExecutor, BackfillPlanner, TaskControlError, TRANSITIONS } from 'taskctl';
 import { storeContract, createTestController } from 'taskctl/testing';
+import { createControlHandler, apiKeys } from 'taskctl/http';
+import { instrument } from 'taskctl/otel';
+import { bullmqProcessor } from 'taskctl/bullmq';
+for (const [name, value] of Object.entries({ createControlHandler, apiKeys, instrument, bullmqProcessor })) {
+  if (typeof value !== 'function') throw new Error(`ESM: missing subpath export ${name}`);
+}
 for (const [name, value] of Object.entries({ TaskController, MemoryStateStore, FunctionExecutor, BackfillPlanner, TaskControlError, TRANSITIONS, storeContract, createTestController })) {
   if (!value) throw new Error(`ESM: missing export ${name}`);
 }
@@ -28,6 +34,8 @@ JS
 cat > cjs.cjs <<'JS'
 const { TaskController, FunctionExecutor, TaskControlError, TRANSITIONS } = require('taskctl');
 const { FakeClock } = require('taskctl/testing');
+const { createControlHandler } = require('taskctl/http');
+if (typeof createControlHandler !== 'function') throw new Error('CJS: taskctl/http');
 if (!TaskController || !TRANSITIONS.length || !FakeClock) throw new Error('CJS: missing exports');
 (async () => {
   const c = new TaskController({ executor: new FunctionExecutor({ t: async () => 'cjs' }) });

@@ -311,6 +311,24 @@ export class TaskController {
     this.unsubscribe = this.core.store.subscribe((notice) => this.onNotice(notice));
   }
 
+  /**
+   * Ask this controller's `authorize` hook a question without acting or auditing (for
+   * read-side checks such as which events an actor may see). The controller's environment is
+   * filled in; a throwing hook answers false. Undefined when the controller has no hook.
+   */
+  get authorizer(): ((req: Omit<AuthRequest, 'environment'>) => Promise<boolean>) | undefined {
+    const hook = this.authorizeHook;
+    if (!hook) return undefined;
+    const environment = this.environment;
+    return async (req) => {
+      try {
+        return (await hook(environment === undefined ? req : { ...req, environment })) === true;
+      } catch {
+        return false;
+      }
+    };
+  }
+
   /** This controller's id: the owner named in the leases it holds. */
   get id(): string {
     return this.core.id;
