@@ -9,7 +9,8 @@ cd "$root"
 tarball=$(npm pack --silent --pack-destination "$scratch" | tail -n 1)
 cd "$scratch"
 npm init -y >/dev/null
-npm install --no-audit --no-fund --silent "./$tarball" >/dev/null
+# the optional peers a consumer installs when it uses taskctl/otel, taskctl/bullmq, taskctl/postgres
+npm install --no-audit --no-fund --silent "./$tarball" @opentelemetry/api bullmq pg >/dev/null
 cat > esm.mjs <<'JS'
 import { TaskController, MemoryStateStore, FunctionExecutor, BackfillPlanner, TaskControlError, TRANSITIONS } from 'taskctl';
 import { storeContract, createTestController } from 'taskctl/testing';
