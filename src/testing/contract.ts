@@ -250,6 +250,89 @@ export function storeContract(
       assert.equal((await store.listBackfills({ taskId: 't', state: ['completed'] })).length, 0);
     });
 
+    test('a backfill record keeps every field as written; listBackfills filters by task and by several states', async (store) => {
+      const at = '2024-01-01T00:00:00.000Z';
+      const base: BackfillRecord = {
+        id: newId(), taskId: 'a', state: 'running', schedule: { every: 'PT15M', timezone: 'Australia/Lord_Howe' },
+        from: '2024-04-06T23:30:00.000+11:00', to: '2024-04-07T03:00:00.000+10:30', order: 'desc', mode: 'parallel', concurrency: 7,
+        reprocess: 'failed', params: { region: 'eu', nested: { list: [1, 'two', null], flag: false } }, includeDownstream: true,
+        actor: 'alice', total: 15, nextIndex: 3, createdAt: at, updatedAt: at, version: 1,
+      };
+      const others: BackfillRecord[] = [
+        { ...base, id: newId(), taskId: 'a', state: 'paused', actor: undefined },
+        { ...base, id: newId(), taskId: 'b', state: 'completed', nextIndex: 15 },
+        { ...base, id: newId(), taskId: 'b', state: 'cancelled' },
+      ];
+      for (const o of others) if (o.actor === undefined) delete o.actor;
+      await store.commit({ backfills: [base, ...others].map((next) => ({ next, expectedVersion: 0 })) });
+      assert.deepEqual(await store.getBackfill(base.id), base);
+      assert.deepEqual(await store.getBackfill(others[0].id), others[0], 'an absent actor stays absent');
+      assert.equal(await store.getBackfill('missing'), undefined);
+      const ids = (list: BackfillRecord[]) => list.map((b) => b.id).sort();
+      assert.deepEqual(ids(await store.listBackfills({})), ids([base, ...others]));
+      assert.deepEqual(ids(await store.listBackfills({ taskId: 'a' })), ids([base, others[0]]));
+      assert.deepEqual(ids(await store.listBackfills({ state: ['running', 'paused'] })), ids([base, others[0]]));
+      assert.deepEqual(ids(await store.listBackfills({ taskId: 'b', state: ['completed', 'cancelled', 'running'] })), ids(others.slice(1)));
+      assert.deepEqual(await store.listBackfills({ taskId: 'c' }), []);
+    });
+
+    test('a backfill record is created once; racing writers on one version: exactly one wins', async (store) => {
+      const at = '2024-01-01T00:00:00.000Z';
+      const bf: BackfillRecord = {
+        id: newId(), taskId: 't', state: 'running', schedule: { cron: '0 0 * * *' }, from: at, to: at, order: 'asc', mode: 'serial',
+        concurrency: 1, reprocess: 'none', params: {}, includeDownstream: false, total: 1, nextIndex: 0, createdAt: at, updatedAt: at, version: 1,
+      };
+      await store.commit({ backfills: [{ next: bf, expectedVersion: 0 }] });
+      await expectConflict(store.commit({ backfills: [{ next: { ...bf, state: 'paused' }, expectedVersion: 0 }] }));
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, n) =>
+          store.commit({ backfills: [{ next: { ...bf, nextIndex: n + 1, version: 2 }, expectedVersion: 1 }], audit: [entry({ kind: 'command', backfillId: bf.id })] }),
+        ),
+      );
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      const won = await store.getBackfill(bf.id);
+      assert.equal(won?.version, 2);
+      assert.ok(won!.nextIndex >= 1 && won!.nextIndex <= 8);
+      assert.equal((await store.queryAudit({ backfillId: bf.id })).length, 1, 'only the winner\'s audit entry is kept');
+    });
+
+    test("a backfill write is atomic with the batch's instances and audit", async (store) => {
+      const at = '2024-01-01T00:00:00.000Z';
+      const bf: BackfillRecord = {
+        id: newId(), taskId: 't', state: 'running', schedule: { cron: '0 0 * * *' }, from: at, to: at, order: 'asc', mode: 'serial',
+        concurrency: 1, reprocess: 'none', params: {}, includeDownstream: false, total: 1, nextIndex: 0, createdAt: at, updatedAt: at, version: 1,
+      };
+      await store.commit({ backfills: [{ next: bf, expectedVersion: 0 }] });
+      const i = instance({ backfillId: bf.id, logicalDate: at });
+      // a stale backfill version keeps the instance and the audit entry out
+      await expectConflict(
+        store.commit({
+          instances: [{ next: i, expectedVersion: 0 }],
+          backfills: [{ next: { ...bf, state: 'paused', version: 2 }, expectedVersion: 5 }],
+          audit: [entry({ instanceId: i.id, backfillId: bf.id })],
+        }),
+      );
+      assert.equal(await store.getInstance(i.id), undefined);
+      assert.equal((await store.queryAudit({})).length, 0);
+      // and a conflicting instance keeps the backfill write out
+      await store.commit({ instances: [{ next: i, expectedVersion: 0 }] });
+      await expectConflict(
+        store.commit({
+          instances: [{ next: instance({ logicalDate: at }), expectedVersion: 0 }],
+          backfills: [{ next: { ...bf, state: 'paused', version: 2 }, expectedVersion: 1 }],
+        }),
+      );
+      assert.equal((await store.getBackfill(bf.id))?.state, 'running');
+      assert.equal((await store.getBackfill(bf.id))?.version, 1);
+      // subscribers hear backfill writes
+      const heard: StoreNotice[] = [];
+      const off = store.subscribe((n) => heard.push(n));
+      await store.commit({ backfills: [{ next: { ...bf, state: 'completed', version: 2 }, expectedVersion: 1 }] });
+      await new Promise((r) => setTimeout(r, 50));
+      off();
+      assert.deepEqual(heard.flatMap((n) => n.backfills.map((b) => [b.id, b.state])), [[bf.id, 'completed']]);
+    });
+
     test('leases: only the owner renews; expired leases, deadlines and due retries are found', async (store) => {
       const lease = (owner: string, expiresAt: string) => ({ owner, token: 1, expiresAt });
       const mine = instance({ state: 'running', lease: lease('me', '2024-01-01T00:00:10.000Z') });
