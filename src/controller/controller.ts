@@ -398,6 +398,8 @@ export class TaskController {
   /** Stop dispatching, wait up to `graceMs` (default 10 000) for running work, then abort it and release the leases. */
   async shutdown(options: { graceMs?: number } = {}): Promise<void> {
     const o = parse(shutdownOptionsSchema, options, 'options');
+    // stop driving backfills first: their records stay in the store for the next controller
+    for (const run of [...this.backfillRuns.values()]) run.detach();
     await this.runtime.shutdown(o.graceMs ?? 10_000);
     this.started = false;
   }
@@ -466,13 +468,27 @@ export class TaskController {
       }
       throw err;
     }
-    if (next.state === 'pending' && (await this.upstreamDone(next))) {
-      // the upstream finished between our check and our commit, so its release missed us
-      return (
-        (await this.runtime.transitionIf(next.id, ['pending'], 'ready', 'system:dependencies', () => ({}))) ??
-        (await this.core.store.getInstance(next.id)) ??
-        next
-      );
+    if (next.state === 'pending') {
+      if (await this.upstreamDone(next)) {
+        // the upstream finished between our check and our commit, so its release missed us
+        return (
+          (await this.runtime.transitionIf(next.id, ['pending'], 'ready', 'system:dependencies', () => ({}))) ??
+          (await this.core.store.getInstance(next.id)) ??
+          next
+        );
+      }
+      const blocked = await this.failedUpstream(next);
+      if (blocked) {
+        // the upstream already failed for good (or was stopped): this instance would wait forever
+        return (
+          (await this.runtime.transitionIf(next.id, ['pending'], 'upstream_failed', 'system:dependencies', () => ({
+            endedAt: this.core.now().toISOString(),
+            error: { code: 'UPSTREAM_FAILED', message: `upstream ${blocked.taskId} ${blocked.state}` },
+          }), undefined, { reason: `upstream ${blocked.taskId} ${blocked.state}` })) ??
+          (await this.core.store.getInstance(next.id)) ??
+          next
+        );
+      }
     }
     return next;
   }
@@ -1570,6 +1586,17 @@ export class TaskController {
       if (!upstream || (upstream.state !== 'succeeded' && upstream.state !== 'skipped')) return false;
     }
     return true;
+  }
+
+  /** An upstream instance (same logical date) that failed for good or was stopped, if any. */
+  private async failedUpstream(instance: Pick<Instance, 'taskId' | 'logicalDate'>): Promise<Instance | undefined> {
+    const deps = this.core.tasks.get(instance.taskId)?.dependsOn;
+    if (!deps?.length || instance.logicalDate === undefined) return undefined;
+    for (const dep of deps) {
+      const upstream = await this.core.store.findInstance(dep, instance.logicalDate);
+      if (upstream && (upstream.state === 'stopped' || (upstream.state === 'failed' && upstream.retryAt === undefined))) return upstream;
+    }
+    return undefined;
   }
 
   /** Task ids that depend on `taskId` directly. */

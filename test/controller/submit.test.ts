@@ -204,3 +204,22 @@ describe('waitFor', () => {
     await expect(controller.waitFor('01HZZZZZZZZZZZZZZZZZZZZZZZ', { timeoutMs: 100 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });
+
+describe('a dependant submitted after its upstream already failed', () => {
+  it('is stopped at once with UPSTREAM_FAILED instead of waiting forever', async () => {
+    const { TaskController: Controller, FunctionExecutor: Fn } = await import('../../src/index.js');
+    const controller = new Controller({ executor: new Fn({ up: () => { throw new Error('broken'); }, down: () => 'ok' }) });
+    controller.define({ id: 'up' });
+    controller.define({ id: 'down', dependsOn: ['up'] });
+    await controller.start();
+    const day = '2024-03-01T00:00:00.000Z';
+    const up = await controller.submit('up', { logicalDate: day });
+    expect((await controller.waitFor(up.id)).state).toBe('failed');
+    const down = await controller.submit('down', { logicalDate: day });
+    expect(down.state).toBe('stopped');
+    expect(down.error?.code).toBe('UPSTREAM_FAILED');
+    await controller.rerun({ instanceId: up.id }, { downstream: true });
+    expect((await controller.get(down.id))!.state).toBe('pending');
+    await controller.shutdown();
+  });
+});
