@@ -23,6 +23,9 @@ export function emptyCounts(): Record<InstanceState, number> {
   return counts;
 }
 
+// Shared by notices for what a commit did not touch; frozen so that no listener can add to it.
+const NONE = Object.freeze([]) as unknown as never[];
+
 /** True when an audit entry matches a query (shared by stores that filter in memory). */
 export function auditMatches(entry: AuditEntry, q: AuditQuery): boolean {
   if (q.commandId !== undefined && entry.commandId !== q.commandId) return false;
@@ -176,59 +179,77 @@ export class MemoryStateStore implements StateStore {
 
   async commit(batch: CommitBatch): Promise<void> {
     this.check(batch);
-    const notice: StoreNotice = {
-      instances: [],
-      audit: batch.audit ?? [],
-      scopesChanged: false,
-      heldScopes: [],
-      releasedScopes: [],
-      backfills: [],
-      commands: [],
-    };
-    for (const { next } of batch.instances ?? []) {
-      const prev = this.instances.get(next.id);
-      if (prev) {
-        if (prev.state !== next.state) {
-          this.byState.get(prev.state)!.delete(next.id);
+    // written for the hot path: index loops, and no arrays allocated for what a batch lacks
+    const writes = batch.instances;
+    const instances: Instance[] = writes && writes.length ? new Array<Instance>(writes.length) : (NONE as Instance[]);
+    if (writes) {
+      for (let i = 0; i < writes.length; i++) {
+        const next = writes[i].next;
+        const prev = this.instances.get(next.id);
+        if (prev) {
+          if (prev.state !== next.state) {
+            this.byState.get(prev.state)!.delete(next.id);
+            this.byState.get(next.state)!.add(next.id);
+          }
+        } else {
+          this.order.push(next.id);
           this.byState.get(next.state)!.add(next.id);
+          if (next.logicalDate !== undefined) this.byDate.set(`${next.taskId}\u0000${next.logicalDate}`, next.id);
         }
-      } else {
-        this.order.push(next.id);
-        this.byState.get(next.state)!.add(next.id);
-        if (next.logicalDate !== undefined) this.byDate.set(`${next.taskId}\u0000${next.logicalDate}`, next.id);
+        this.instances.set(next.id, next);
+        instances[i] = next;
       }
-      this.instances.set(next.id, next);
-      notice.instances.push(next);
     }
-    for (const entry of batch.audit ?? []) {
+    const audit = batch.audit ?? (NONE as AuditEntry[]);
+    for (let i = 0; i < audit.length; i++) {
+      const entry = audit[i];
       this.audit.push(entry);
-      const ids = entry.instanceIds ?? (entry.instanceId !== undefined ? [entry.instanceId] : []);
-      for (const id of ids) {
-        let list = this.auditByInstance.get(id);
-        if (!list) this.auditByInstance.set(id, (list = []));
-        list.push(entry);
+      if (entry.instanceIds) for (const id of entry.instanceIds) this.indexAudit(id, entry);
+      else if (entry.instanceId !== undefined) this.indexAudit(entry.instanceId, entry);
+    }
+    let scopesChanged = false;
+    let heldScopes = NONE as HeldScope[];
+    let releasedScopes = NONE as string[];
+    if (batch.holdScopes?.length) {
+      heldScopes = [];
+      for (const scope of batch.holdScopes) {
+        this.scopes.set(scope.id, scope);
+        heldScopes.push(scope);
+        scopesChanged = true;
       }
     }
-    for (const scope of batch.holdScopes ?? []) {
-      this.scopes.set(scope.id, scope);
-      notice.heldScopes.push(scope);
-      notice.scopesChanged = true;
+    if (batch.releaseScopes?.length) {
+      releasedScopes = [];
+      for (const id of batch.releaseScopes) {
+        if (!this.scopes.delete(id)) continue;
+        releasedScopes.push(id);
+        scopesChanged = true;
+      }
     }
-    for (const id of batch.releaseScopes ?? []) {
-      if (!this.scopes.delete(id)) continue;
-      notice.releasedScopes.push(id);
-      notice.scopesChanged = true;
+    let commands = NONE as CommandRecord[];
+    if (batch.commands?.length) {
+      commands = [];
+      for (const { next } of batch.commands) {
+        this.commands.set(next.id, next);
+        if (next.idempotencyKey !== undefined) this.commandKeys.set(next.idempotencyKey, next.id);
+        commands.push(next);
+      }
     }
-    for (const { next } of batch.commands ?? []) {
-      this.commands.set(next.id, next);
-      if (next.idempotencyKey !== undefined) this.commandKeys.set(next.idempotencyKey, next.id);
-      notice.commands.push(next);
+    let backfills = NONE as BackfillRecord[];
+    if (batch.backfills?.length) {
+      backfills = [];
+      for (const { next } of batch.backfills) {
+        this.backfills.set(next.id, next);
+        backfills.push(next);
+      }
     }
-    for (const { next } of batch.backfills ?? []) {
-      this.backfills.set(next.id, next);
-      notice.backfills.push(next);
-    }
-    this.notify(notice);
+    if (this.listeners.size > 0) this.notify({ instances, audit, scopesChanged, heldScopes, releasedScopes, backfills, commands });
+  }
+
+  private indexAudit(instanceId: string, entry: AuditEntry): void {
+    const list = this.auditByInstance.get(instanceId);
+    if (list) list.push(entry);
+    else this.auditByInstance.set(instanceId, [entry]);
   }
 
   private check(batch: CommitBatch): void {
