@@ -325,7 +325,7 @@ describe('ChildProcessExecutor: bad input', () => {
     expect(attempt({ report: { command: 'x', pauseMode: 'freeze' } })).toMatch(/^tasks\.report\.pauseMode: /);
     expect(attempt({ report: { command: 'x', graceMs: -1 } })).toMatch(/^tasks\.report\.graceMs: /);
     expect(attempt({ report: { command: 'x', args: ['{{nope}}'] } })).toMatch(/^tasks\.report\.args\.0: unknown template variable \{\{nope\}\}/);
-    expect(attempt({ report: { command: 'x', comand: 'y' } })).toMatch(/^tasks\.report: Unrecognized key/);
+    expect(attempt({ report: { command: 'x', comand: 'y' } })).toMatch(/^tasks\.report\.comand: unknown option 'comand'/);
     expect(attempt({ report: { command: 'x' } }, { graceMs: 'soon' })).toMatch(/^defaults\.graceMs: /);
   });
 
