@@ -21,6 +21,8 @@ class Run {
   unwound = false;
   /** Set once the instance left this run's hands (forced pause, stop, timeout, lease lost). */
   abandoned: string | undefined;
+  /** False while the commit that claims the instance is in flight: its lease is not ours yet. */
+  claimed = false;
   /** Set while this run commits its own outcome, so that its notice is not taken for a takeover. */
   finishing = false;
   checkpoint: unknown;
@@ -243,14 +245,13 @@ export class Runtime {
           const free = this.concurrency - this.runs.size;
           // an instance queued again while its aborted run here still unwinds cannot be
           // claimed yet: look past it rather than asking for it again and again
-          const candidates = (
-            await this.core.store.queued({
-              limit: free + this.runs.size,
-              heldTasks: held.tasks,
-              heldGroups: held.groups,
-              heldBackfills: held.backfills,
-            })
-          ).filter((c) => !this.runs.has(c.id));
+          const query = { limit: free + this.runs.size, heldTasks: held.tasks, heldGroups: held.groups, heldBackfills: held.backfills };
+          // a store shared by several controllers reserves what this one is about to claim,
+          // so that they do not all race for the same oldest instances
+          const found = this.core.store.claimQueued
+            ? await this.core.store.claimQueued({ ...query, owner: this.core.id, holdMs: this.core.leaseMs })
+            : await this.core.store.queued(query);
+          const candidates = found.filter((c) => !this.runs.has(c.id));
           if (candidates.length === 0) break;
           const claimed = await this.claimAll(candidates.slice(0, this.concurrency - this.runs.size));
           // nothing claimable (lost races, a guard refusing 'start'): wait for the next notice or sweep
@@ -348,6 +349,7 @@ export class Runtime {
 
   private launch(claim: Claim): void {
     const run = claim.run;
+    run.claimed = true;
     if (claim.reattach) {
       // the executor is still inside ctx.suspend(): wake it
       const waiter = run.suspendWaiter;
@@ -594,7 +596,8 @@ export class Runtime {
       const next = advance(
         current,
         verdict.to,
-        { attempt: current.attempt + 1, retryAt: undefined, error: undefined, endedAt: undefined, progress: undefined },
+        // a retry is a new attempt, like a rerun: it starts from the beginning, without a checkpoint
+        { attempt: current.attempt + 1, retryAt: undefined, error: undefined, endedAt: undefined, progress: undefined, checkpoint: undefined },
         now.toISOString(),
       );
       const { write, entry } = buildTransition(this.core, current, next, 'retry', {
@@ -763,14 +766,16 @@ export class Runtime {
   async sweep(): Promise<void> {
     const now = this.core.now();
     const iso = now.toISOString();
-    if (this.runs.size > 0) {
+    // a run whose claim is still being committed (a slow or shared store) holds no lease yet
+    const held = [...this.runs.values()].filter((run) => run.claimed);
+    if (held.length > 0) {
       const kept = await this.core.store.renewLeases(
         this.core.id,
-        [...this.runs.keys()],
+        held.map((run) => run.instanceId),
         new Date(now.getTime() + this.core.leaseMs).toISOString(),
       );
       const keptSet = new Set(kept);
-      for (const run of this.runs.values()) if (!keptSet.has(run.instanceId) && !run.finishing) run.abandon('lease_lost');
+      for (const run of held) if (!keptSet.has(run.instanceId) && !run.finishing) run.abandon('lease_lost');
     }
     for (const instance of await this.core.store.expiredDeadlines(iso, 500)) await this.enforceDeadline(instance.id);
     for (const instance of await this.core.store.expiredLeases(iso, 500)) {
@@ -798,6 +803,7 @@ export class Runtime {
           attempt: c.attempt + 1,
           progress: undefined,
           startedAt: undefined,
+          checkpoint: undefined,
         }), instance.lease?.token, { reason: why });
       } else {
         await this.transitionIf(instance.id, ['running'], 'recover_fail', actor, () => ({
