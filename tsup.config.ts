@@ -7,6 +7,8 @@ export default defineConfig({
     'http/index': 'src/http/index.ts',
     bullmq: 'src/adapters/bullmq.ts',
     'otel/index': 'src/otel/index.ts',
+    'postgres/index': 'src/postgres/index.ts',
+    cli: 'src/cli/bin.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -17,6 +17,8 @@ import { storeContract, createTestController } from 'taskctl/testing';
 import { createControlHandler, apiKeys } from 'taskctl/http';
 import { instrument } from 'taskctl/otel';
 import { bullmqProcessor } from 'taskctl/bullmq';
+import { PostgresStateStore } from 'taskctl/postgres';
+if (typeof PostgresStateStore !== 'function') throw new Error('ESM: missing taskctl/postgres');
 for (const [name, value] of Object.entries({ createControlHandler, apiKeys, instrument, bullmqProcessor })) {
   if (typeof value !== 'function') throw new Error(`ESM: missing subpath export ${name}`);
 }
@@ -51,6 +53,8 @@ if (!TaskController || !TRANSITIONS.length || !FakeClock) throw new Error('CJS: 
 JS
 node esm.mjs
 node cjs.cjs
+npx --no-install taskctl --help | head -n 1
+echo 'the taskctl command runs from the installed package'
 cat > types.ts <<'TS'
 import { TaskController, type Instance, type ControlResult } from 'taskctl';
 const c = new TaskController();
