@@ -3,6 +3,7 @@
 // `npm run bench -- planner` runs the sections whose title contains "planner".
 import { benchBackfillRun } from './backfill.js';
 import { benchExecutors } from './executors.js';
+import { benchGovernance } from './governance.js';
 import { benchHttp } from './http.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchPlanner } from './planner.js';
@@ -10,6 +11,7 @@ import { printTable, type Row } from './util.js';
 
 const sections: [string, () => Promise<Row[]>][] = [
   ['Lifecycle and pause latency (memory store)', benchLifecycle],
+  ['Governance overhead (rbac + metrics vs plain)', async () => (await benchGovernance()) as unknown as Row[]],
   ['Backfill planner vs raw croner', async () => (await benchPlanner()) as unknown as Row[]],
   ['Backfill run (memory store)', () => benchBackfillRun()],
   ['HTTP control API and SSE fan-out (127.0.0.1)', benchHttp],
