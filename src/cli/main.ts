@@ -310,7 +310,9 @@ Without --dry-run the command stays to drive the backfill and shows its progress
       };
       ctx.controller.on('backfill', (s) => s.id === handle.id && draw(s));
       draw(handle.status());
-      const final = await handle.done;
+      // the store's connections may be unref'd: keep this process up (and the bar fresh) until done
+      const keepAlive = setInterval(() => draw(handle.status()), 500);
+      const final = await handle.done.finally(() => clearInterval(keepAlive));
       if (ctx.io.isTTY && !ctx.json) ctx.io.err('\n');
       if (ctx.json) ctx.io.out(JSON.stringify(final, null, 2));
       else ctx.io.out(`backfill ${final.id} ${final.state}: ${final.counts.succeeded} succeeded, ${final.counts.failed} failed, ${final.counts.stopped} stopped`);
