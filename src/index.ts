@@ -23,6 +23,7 @@ export type {
   VersionedWrite,
   InstanceQuery,
   QueuedQuery,
+  ClaimQueuedQuery,
   AuditQuery,
   HeldScope,
   CommandRecord,

@@ -483,8 +483,13 @@ export class Runtime {
     if (items.length > 1) {
       const planned: { item: (typeof items)[number]; plan: FinishPlan }[] = [];
       const rest: typeof items = [];
+      // one read for the whole batch: a store across the network pays for every round trip
+      const ids = items.filter((item) => !item.run.abandoned).map((item) => item.run.instanceId);
+      const current = new Map(
+        ids.length === 0 ? [] : (await this.core.store.listInstances({ ids, limit: ids.length })).items.map((i) => [i.id, i] as const),
+      );
       for (const item of items) {
-        const plan = item.run.abandoned ? undefined : this.planFinish(item.run, item.outcome, await this.core.store.getInstance(item.run.instanceId));
+        const plan = item.run.abandoned ? undefined : this.planFinish(item.run, item.outcome, current.get(item.run.instanceId));
         if (plan) planned.push({ item, plan });
         else rest.push(item);
       }
