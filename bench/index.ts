@@ -7,6 +7,7 @@ import { benchGovernance } from './governance.js';
 import { benchHttp } from './http.js';
 import { benchLifecycle } from './lifecycle.js';
 import { benchPlanner } from './planner.js';
+import { benchPostgres } from './postgres.js';
 import { printTable, type Row } from './util.js';
 
 const sections: [string, () => Promise<Row[]>][] = [
@@ -15,6 +16,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ['Backfill planner vs raw croner', async () => (await benchPlanner()) as unknown as Row[]],
   ['Backfill run (memory store)', () => benchBackfillRun()],
   ['HTTP control API and SSE fan-out (127.0.0.1)', benchHttp],
+  ['PostgreSQL: two controller processes', async () => (await benchPostgres()) as unknown as Row[]],
   ['Executors: child processes vs a bare spawn', async () => (await benchExecutors()) as unknown as Row[]],
 ];
 

@@ -13,8 +13,8 @@ import { TaskController } from '../src/index.js';
 import { PostgresStateStore } from '../src/postgres/index.js';
 import { percentile, printTable, type Row } from './util.js';
 
-const URL = process.env.TASKCTL_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const WORKER = fileURLToPath(new globalThis.URL('./postgres-worker.ts', import.meta.url));
+const PG_URL = process.env.TASKCTL_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const WORKER = fileURLToPath(new URL('./postgres-worker.ts', import.meta.url));
 const epochNow = () => performance.timeOrigin + performance.now();
 
 type Message = { type: string; [k: string]: unknown };
@@ -27,7 +27,7 @@ class Worker {
   constructor(schema: string) {
     this.child = fork(WORKER, [], {
       execArgv: ['--import', 'tsx'],
-      env: { ...process.env, TASKCTL_PG_URL: URL, TASKCTL_PG_SCHEMA: schema },
+      env: { ...process.env, TASKCTL_PG_URL: PG_URL, TASKCTL_PG_SCHEMA: schema },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (raw) => {
@@ -60,7 +60,7 @@ class Worker {
 }
 
 async function admin<T extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<pg.QueryResult<T>> {
-  const client = new pg.Client({ connectionString: URL });
+  const client = new pg.Client({ connectionString: PG_URL });
   await client.connect();
   try {
     return await client.query<T>(sql, values);
@@ -73,7 +73,7 @@ async function admin<T extends pg.QueryResultRow>(sql: string, values?: unknown[
 async function lifecycle(schema: string, workers: Worker[], n: number): Promise<{ perSecond: number; ms: number }> {
   const t0 = performance.now();
   for (const w of workers) w.send({ type: 'submit', n: n / workers.length });
-  const client = new pg.Client({ connectionString: URL });
+  const client = new pg.Client({ connectionString: PG_URL });
   await client.connect();
   try {
     for (;;) {
@@ -91,7 +91,7 @@ async function lifecycle(schema: string, workers: Worker[], n: number): Promise<
 
 /** pause() here -> `paused` committed by the executor's process, and heard back here. */
 async function pauseLatency(schema: string, runner: Worker, samples: number): Promise<{ remote: number[]; roundTrip: number[] }> {
-  const store = new PostgresStateStore({ connectionString: URL, schema });
+  const store = new PostgresStateStore({ connectionString: PG_URL, schema });
   const operator = new TaskController({ store }); // no executor: commands only
   operator.define({ id: 'ticker' });
   await operator.start();
@@ -126,7 +126,7 @@ export async function benchPostgres(options: { instances?: number; samples?: num
   const n = options.instances ?? 20_000;
   const samples = options.samples ?? 200;
   const schema = `taskctl_bench_${randomBytes(4).toString('hex')}`;
-  const setup = new PostgresStateStore({ connectionString: URL, schema });
+  const setup = new PostgresStateStore({ connectionString: PG_URL, schema });
   await setup.migrate();
   await setup.close();
   const workers = [new Worker(schema), new Worker(schema)];

@@ -436,11 +436,14 @@ export class TaskController {
     task: TaskDefinition,
     o: { params?: Record<string, unknown>; logicalDate?: string; actor?: string; backfillId?: string },
   ): Promise<Instance> {
-    await (this.scopesLoaded ??= this.refreshScopes().then(() => undefined));
-    const scopes = this.scopes;
+    // read from the store, not the notice-fed cache: a hold committed by another process a
+    // moment ago must already apply to what we create now
+    const scopes = await this.core.store.listScopes();
     const now = this.core.now();
     const at = now.toISOString();
-    const held = scopes.has(`task:${task.id}`) || (task.group !== undefined && scopes.has(`group:${task.group}`)) || scopes.has('all');
+    const held =
+      scopes.length > 0 &&
+      scopes.some((sc) => (sc.kind === 'task' && sc.key === task.id) || (sc.kind === 'group' && sc.key === task.group) || sc.kind === 'all');
     const draft: Instance = {
       id: this.core.newId(),
       taskId: task.id,
