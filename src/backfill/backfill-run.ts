@@ -546,6 +546,28 @@ export class BackfillRun {
     })());
   }
 
+  /**
+   * Extend this controller's hold on the backfill. If another controller adopted it meanwhile
+   * (this one was stalled past its lease), stop driving it.
+   */
+  async renewLease(owner: string, until: string): Promise<void> {
+    if (this.halted) return;
+    const latest = await this.host.store.getBackfill(this.record.id);
+    if (!latest || latest.state === 'completed' || latest.state === 'cancelled') return;
+    if (latest.owner !== undefined && latest.owner !== owner) {
+      this.detach();
+      return;
+    }
+    this.record = await this.update(() => ({ owner, leaseExpiresAt: until }));
+  }
+
+  /** Give up the hold (on shutdown), so that another controller may adopt the backfill at once. */
+  async releaseLease(owner: string): Promise<void> {
+    const latest = await this.host.store.getBackfill(this.record.id);
+    if (!latest || latest.owner !== owner || latest.state === 'completed' || latest.state === 'cancelled') return;
+    this.record = await this.update(() => ({ owner: undefined, leaseExpiresAt: undefined }));
+  }
+
   /** Stop driving this backfill (controller shutdown); its record stays as it is. */
   detach(): void {
     if (this.halted) return;

@@ -300,7 +300,10 @@ export class TaskController {
           await this.failDownstream(instance);
           if (instance.state === 'failed') await this.countFailure(instance);
         },
-        sweep: () => this.governanceSweep(),
+        sweep: async () => {
+          await this.governanceSweep();
+          await this.backfillSweep();
+        },
         progress: (instance, done, total) =>
           this.emitter.emit('progress', { instanceId: instance.id, taskId: instance.taskId, done, total }),
         error: (error, where) => this.emitter.emit('error', { error, where }),
@@ -398,8 +401,11 @@ export class TaskController {
   /** Stop dispatching, wait up to `graceMs` (default 10 000) for running work, then abort it and release the leases. */
   async shutdown(options: { graceMs?: number } = {}): Promise<void> {
     const o = parse(shutdownOptionsSchema, options, 'options');
-    // stop driving backfills first: their records stay in the store for the next controller
-    for (const run of [...this.backfillRuns.values()]) run.detach();
+    // stop driving backfills first: their records stay in the store, free for the next controller
+    for (const run of [...this.backfillRuns.values()]) {
+      run.detach();
+      await run.releaseLease(this.core.id).catch((error) => this.emitter.emit('error', { error, where: 'backfill' }));
+    }
     await this.runtime.shutdown(o.graceMs ?? 10_000);
     this.started = false;
   }
@@ -1456,6 +1462,9 @@ export class TaskController {
       createdAt: at,
       updatedAt: at,
       version: 1,
+      // the starting controller drives it; its hold is renewed every sweep while it lives
+      owner: this.core.id,
+      leaseExpiresAt: new Date(this.core.timers.now() + this.core.leaseMs).toISOString(),
     };
     if (o.actor !== undefined) record.actor = o.actor;
     const entry: AuditEntry = {
@@ -1571,10 +1580,38 @@ export class TaskController {
   /** On start: carry on the backfills left running or paused in the store. */
   private async resumeBackfills(): Promise<void> {
     this.backfillsStarted = true;
+    const now = this.core.timers.now();
     for (const record of await this.core.store.listBackfills({ state: ['running', 'paused'] })) {
       if (!this.core.tasks.has(record.taskId)) continue;
-      await this.driveBackfill(record);
+      const local = this.backfillRuns.get(record.id);
+      if (local && !local.isDetached) continue;
+      // another live controller drives it: leave it to them
+      if (record.owner !== undefined && record.owner !== this.core.id && record.leaseExpiresAt !== undefined && Date.parse(record.leaseExpiresAt) > now) continue;
+      const claimed: BackfillRecord = {
+        ...record,
+        owner: this.core.id,
+        leaseExpiresAt: new Date(now + this.core.leaseMs).toISOString(),
+        updatedAt: this.core.now().toISOString(),
+        version: record.version + 1,
+      };
+      try {
+        await this.core.store.commit({ backfills: [{ next: claimed, expectedVersion: record.version }] });
+      } catch (err) {
+        if (isTaskControlError(err, 'CONFLICT')) continue; // another controller adopted it first
+        throw err;
+      }
+      await this.driveBackfill(claimed);
     }
+  }
+
+  /** Every sweep: renew the holds on the backfills driven here, adopt those whose driver is gone. */
+  private async backfillSweep(): Promise<void> {
+    if (!this.runtime.hasExecutor || !this.backfillsStarted) return;
+    const until = new Date(this.core.timers.now() + this.core.leaseMs).toISOString();
+    for (const run of [...this.backfillRuns.values()]) {
+      if (!run.isDetached) await run.renewLease(this.core.id, until);
+    }
+    await this.resumeBackfills();
   }
 
   // -- dependencies ------------------------------------------------------------------------

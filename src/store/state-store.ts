@@ -102,6 +102,10 @@ export interface BackfillRecord {
   params: Record<string, unknown>;
   includeDownstream: boolean;
   actor?: string;
+  /** The controller driving the backfill (creating its instances as slots come due). */
+  owner?: string;
+  /** Until when `owner` holds it; past this, another controller with an executor adopts it. */
+  leaseExpiresAt?: string;
   total: number;
   /** Index of the next slot to create (slots before it have been handled). */
   nextIndex: number;

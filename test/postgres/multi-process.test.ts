@@ -208,25 +208,30 @@ describe.skipIf(!pgAvailable)('several controller processes on one database', ()
     const doomed = await spawn('doomed', store.schema, { concurrency: 3 });
     const bf = (
       await doomed.request(
-        { type: 'backfill', taskId: 'daily', from: '2024-01-01T00:00:00Z', to: '2024-01-12T00:00:00Z', concurrency: 3, params: { steps: 6, stepMs: 40 } },
+        { type: 'backfill', taskId: 'daily', from: '2024-01-01T00:00:00Z', to: '2024-01-12T00:00:00Z', concurrency: 3, params: { steps: 6, stepMs: 150 } },
         'backfill-started',
       )
     ).id as string;
+    // the survivors are already up: they must not take the backfill while its driver lives
+    const survivors = await Promise.all(['s1', 's2'].map((name) => spawn(name, store.schema, { concurrency: 3 })));
     await until(
       'a few slots done and more running',
       async () => {
         const counts = await store.countInstances({ backfillId: bf });
-        return counts.succeeded >= 3 && counts.running >= 1;
+        if (counts.succeeded < 3) return false;
+        // the doomed process must die holding work of its own
+        const running = (await store.listInstances({ backfillId: bf, state: 'running', limit: 100 })).items;
+        return running.some((i) => i.lease?.owner === doomed.controllerId);
       },
       15_000,
       10,
     );
+    expect((await store.getBackfill(bf))?.owner).toBe(doomed.controllerId);
     doomed.kill();
     await doomed.exited;
     expect((await store.getBackfill(bf))?.state).toBe('running');
 
-    // survivors start after the death (as a restart would): each resumes the backfill
-    await Promise.all(['s1', 's2'].map((name) => spawn(name, store.schema, { concurrency: 3 })));
+    // the running survivors adopt it once the dead driver's hold on it expires
     const record = await until(
       'the backfill completed',
       async () => {
@@ -236,6 +241,7 @@ describe.skipIf(!pgAvailable)('several controller processes on one database', ()
       30_000,
     );
     expect(record.nextIndex).toBe(12);
+    expect(survivors.map((p) => p.controllerId)).toContain(record.owner);
     const instances: Instance[] = (await allInstances(store)).filter((i) => i.backfillId === bf);
     expect(instances).toHaveLength(12);
     expect(new Set(instances.map((i) => i.logicalDate)).size).toBe(12);
