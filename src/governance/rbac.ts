@@ -19,7 +19,18 @@ export const ruleSchema = z
   .strict();
 
 /** A rule: `actions` on `tasks` (globs, `*` matches any run of characters) or `groups`, in `environments`. */
-export type Rule = z.infer<typeof ruleSchema>;
+export interface Rule {
+  /** The actions it allows (`'*'`: all of them, on every target). */
+  actions: (AuthAction | '*')[];
+  /** Task id globs (`*` matches any run of characters). */
+  tasks?: string[];
+  /** Group names. */
+  groups?: string[];
+  /** The controller environments it applies in; every environment when absent. */
+  environments?: string[];
+  /** Also allow (or, in approval rules, only match) `{ all: true }` targets. */
+  all?: boolean;
+}
 
 const policySchema = z
   .object({
