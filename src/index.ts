@@ -47,3 +47,5 @@ export type { ApprovalRequest, HoldWhileOptions } from './controller/controller.
 export { rbac } from './governance/rbac.js';
 export type { RbacPolicy, Rule, AuthSubject } from './governance/rbac.js';
 export type { MetricsSnapshot, CommandMetrics, CommandDone } from './governance/metrics.js';
+export { backfillGantt } from './format/gantt.js';
+export type { GanttOptions } from './format/gantt.js';
