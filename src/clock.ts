@@ -7,6 +7,7 @@ export interface TimerHost {
   now(): number;
   /** Call `fn` after `ms` milliseconds; returns a handle for {@link TimerHost.clearTimeout}. */
   setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancel a timer started with {@link TimerHost.setTimeout}. */
   clearTimeout(handle: unknown): void;
 }
 

@@ -64,6 +64,7 @@ export class TaskControlError extends Error {
     Object.defineProperty(this, BRAND, { value: true });
   }
 
+  /** Recognises instances across duplicated copies of the module (checks a brand, not the prototype). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }

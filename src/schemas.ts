@@ -16,8 +16,22 @@ const isoDate = z
 export const stateSchema = z.enum(INSTANCE_STATES as [string, ...string[]]);
 
 export const scheduleSchema = z.union([
-  z.object({ cron: z.string().min(1), timezone: z.string().optional() }).strict(),
-  z.object({ every: z.string().min(1), timezone: z.string().optional() }).strict(),
+  z
+    .object({
+      /** Cron expression. */
+      cron: z.string().min(1),
+      /** IANA time zone. */
+      timezone: z.string().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      /** Interval, such as `15m` or `1h`. */
+      every: z.string().min(1),
+      /** IANA time zone. */
+      timezone: z.string().optional(),
+    })
+    .strict(),
 ]);
 
 export const taskDefinitionSchema = z
@@ -37,12 +51,42 @@ export const taskDefinitionSchema = z
 const TARGET_KEYS = ['instanceId', 'instanceIds', 'taskId', 'group', 'backfillId', 'all'] as const;
 
 const targetVariants = z.union([
-  z.object({ instanceId: id }).strict(),
-  z.object({ instanceIds: z.array(id).min(1, 'must name at least one instance') }).strict(),
-  z.object({ taskId: id }).strict(),
-  z.object({ group: id }).strict(),
-  z.object({ backfillId: id }).strict(),
-  z.object({ all: z.literal(true) }).strict(),
+  z
+    .object({
+      /** One instance. */
+      instanceId: id,
+    })
+    .strict(),
+  z
+    .object({
+      /** These instances. */
+      instanceIds: z.array(id).min(1, 'must name at least one instance'),
+    })
+    .strict(),
+  z
+    .object({
+      /** Every instance of this task. */
+      taskId: id,
+    })
+    .strict(),
+  z
+    .object({
+      /** Every instance of the tasks of this group. */
+      group: id,
+    })
+    .strict(),
+  z
+    .object({
+      /** Every instance of this backfill. */
+      backfillId: id,
+    })
+    .strict(),
+  z
+    .object({
+      /** Every instance. */
+      all: z.literal(true),
+    })
+    .strict(),
 ]);
 
 /**

@@ -45,7 +45,9 @@ export interface Lease {
 
 /** The last progress an executor reported. */
 export interface Progress {
+  /** Units of work finished so far. */
   done: number;
+  /** Units of work in all, when the executor knows it. */
   total?: number;
 }
 
@@ -53,12 +55,15 @@ export interface Progress {
 export interface Instance {
   /** ULID. */
   id: string;
+  /** The task this instance runs. */
   taskId: string;
   /** The task's group, copied at submit time so that filters and scopes need no lookup. */
   group?: string;
   /** ISO 8601 with offset; at most one instance exists per (taskId, logicalDate). */
   logicalDate?: string;
+  /** Parameters the executor receives (the task's `defaultParams` merged with the submitted ones). */
   params: Record<string, unknown>;
+  /** The current state. */
   state: InstanceState;
   /** 1 on the first run, +1 per rerun or automatic retry. */
   attempt: number;
@@ -66,9 +71,16 @@ export interface Instance {
   version: number;
   /** Saved by the executor at a pause point, or with `ctx.saveCheckpoint()`. */
   checkpoint?: unknown;
-  error?: { code: string; message: string };
+  /** Why the last attempt failed, for a failed instance. */
+  error?: {
+    /** Error code. */
+    code: string;
+    /** Error message. */
+    message: string;
+  };
   /** What the executor resolved with, for a succeeded instance. */
   result?: unknown;
+  /** The backfill that created the instance, if any. */
   backfillId?: string;
   /** Present while a controller runs the instance (running, pausing, stopping). */
   lease?: Lease;
@@ -80,19 +92,40 @@ export interface Instance {
   startedAt?: string;
   /** When the instance last reached a terminal state (ISO). */
   endedAt?: string;
+  /** The last progress the executor reported. */
   progress?: Progress;
+  /** When the instance was created (ISO). */
   createdAt: string;
+  /** When the instance last changed (ISO). */
   updatedAt: string;
 }
 
 /** What a control command acts on. */
 export type Target =
-  | { instanceId: string }
-  | { instanceIds: string[] }
-  | { taskId: string }
-  | { group: string }
-  | { backfillId: string }
-  | { all: true };
+  | {
+      /** One instance. */
+      instanceId: string;
+    }
+  | {
+      /** These instances. */
+      instanceIds: string[];
+    }
+  | {
+      /** Every instance of this task. */
+      taskId: string;
+    }
+  | {
+      /** Every instance of the tasks of this group. */
+      group: string;
+    }
+  | {
+      /** Every instance of this backfill. */
+      backfillId: string;
+    }
+  | {
+      /** Every instance. */
+      all: true;
+    };
 
 /** The four control commands. */
 export type ControlAction = 'pause' | 'resume' | 'stop' | 'rerun';
@@ -129,7 +162,10 @@ export interface ResumeOptions extends CommandOptions {
   /** Resume later, at this time (a Date or ISO string in the future): the call resolves `scheduled`. */
   at?: string | Date;
   /** Resume once every one of these instances has succeeded: the call resolves `scheduled`. */
-  after?: { instanceIds: string[] };
+  after?: {
+    /** The instances to wait for. */
+    instanceIds: string[];
+  };
 }
 
 /** Options of {@link TaskController.stop}. */
@@ -152,8 +188,11 @@ export interface RerunOptions extends CommandOptions {
 
 /** One instance a command changed (or found already in the wanted state). */
 export interface AppliedChange {
+  /** The instance. */
   instanceId: string;
+  /** Its state before the command. */
   from: InstanceState;
+  /** Its state after the command. */
   to: InstanceState;
   /** False when the instance already was where the command wanted it. */
   changed: boolean;
@@ -161,8 +200,11 @@ export interface AppliedChange {
 
 /** One instance a command could not change, and why. */
 export interface RejectedChange {
+  /** The instance. */
   instanceId: string;
+  /** Machine-readable reason (an error code). */
   code: string;
+  /** Human-readable reason. */
   message: string;
 }
 
@@ -170,24 +212,42 @@ export interface RejectedChange {
 export interface ControlResult {
   /** ULID. */
   commandId: string;
+  /** The command that ran. */
   action: ControlAction;
+  /** `completed` when applied now; `awaiting_approval` when held for an approver; `scheduled` for a deferred resume. */
   status: 'completed' | 'awaiting_approval' | 'scheduled';
+  /** Instances the command changed or found already in the wanted state. */
   applied: AppliedChange[];
+  /** Instances the command could not change. */
   rejected: RejectedChange[];
 }
 
 /** A cron or interval schedule in an IANA zone. */
 export type Schedule =
-  | { cron: string; timezone?: string }
-  | { every: string; timezone?: string };
+  | {
+      /** Cron expression. */
+      cron: string;
+      /** IANA time zone. */
+      timezone?: string;
+    }
+  | {
+      /** Interval, such as `15m` or `1h`. */
+      every: string;
+      /** IANA time zone. */
+      timezone?: string;
+    };
 
 /** What {@link TaskController.define} takes. */
 export interface TaskDefinition {
+  /** Unique task id. */
   id: string;
+  /** Optional group, for filters, scopes and bulk commands. */
   group?: string;
+  /** When instances are created automatically. */
   schedule?: Schedule;
   /** Tasks whose instance of the same logical date must succeed (or be skipped) first. */
   dependsOn?: string[];
+  /** Params every instance starts with; submitted params are merged over them. */
   defaultParams?: Record<string, unknown>;
   /** An attempt running longer than this fails with `TIMEOUT`. */
   timeoutMs?: number;
@@ -203,19 +263,31 @@ export interface TaskDefinition {
 export interface AuditEntry {
   /** ULID; entries sort by it. */
   id: string;
+  /** When it was recorded (ISO). */
   at: string;
+  /** Who acted (`system` for the controller itself). */
   actor: string;
+  /** What was recorded. */
   kind: 'command' | 'transition' | 'late_result';
+  /** The command or other action. */
   action?: string;
+  /** The command this entry belongs to. */
   commandId?: string;
+  /** The instance concerned. */
   instanceId?: string;
+  /** The instance's task. */
   taskId?: string;
+  /** The backfill concerned. */
   backfillId?: string;
+  /** State before the transition. */
   from?: InstanceState | 'none';
+  /** State after the transition. */
   to?: InstanceState;
   /** The transition-table event, for transitions. */
   event?: string;
+  /** The attempt number, for transitions. */
   attempt?: number;
+  /** Why, as given by the actor. */
   reason?: string;
   /** For commands: the ControlResult (or the denial); for late results: what the executor returned. */
   result?: unknown;
@@ -231,14 +303,23 @@ export interface AuditEntry {
 
 /** Filters of {@link TaskController.audit}. */
 export interface AuditFilter {
+  /** Only entries about this instance. */
   instanceId?: string;
+  /** Only entries of this command. */
   commandId?: string;
+  /** Only entries by this actor. */
   actor?: string;
+  /** Only entries with this action. */
   action?: string;
+  /** Only entries about this task. */
   taskId?: string;
+  /** Only entries about this backfill. */
   backfillId?: string;
+  /** Only entries of this kind. */
   kind?: AuditEntry['kind'];
+  /** Only entries at or after this time. */
   since?: string | Date;
+  /** Only entries at or before this time. */
   until?: string | Date;
   /** Keep the newest `limit` matching entries (still returned oldest first). */
   limit?: number;
@@ -246,9 +327,13 @@ export interface AuditFilter {
 
 /** Filters of {@link TaskController.list}. */
 export interface ListFilter {
+  /** Only instances of this task. */
   taskId?: string;
+  /** Only instances of this group. */
   group?: string;
+  /** Only instances in this state (or any of these states). */
   state?: InstanceState | InstanceState[];
+  /** Only instances of this backfill. */
   backfillId?: string;
   /** Page size. @default 100 */
   limit?: number;
@@ -258,6 +343,7 @@ export interface ListFilter {
 
 /** One page of instances, oldest first. */
 export interface Page<T> {
+  /** The instances on this page. */
   items: T[];
   /** Pass it back to get the next page; absent on the last page. */
   cursor?: string;
@@ -265,10 +351,15 @@ export interface Page<T> {
 
 /** What `authorize` is asked. */
 export interface AuthRequest {
+  /** What is asked for. */
   action: AuthAction;
+  /** Who asks. */
   actor?: string;
+  /** What a control command targets. */
   target?: Target;
+  /** The task, for `submit` and `backfill`. */
   taskId?: string;
+  /** The call's options. */
   options: object;
   /** The controller's environment. */
   environment?: string;
@@ -277,32 +368,52 @@ export interface AuthRequest {
   /** Groups named by the target or its instances. */
   groups: string[];
   /** Each instance's (or the targeted task's or group's) task and group, paired. */
-  subjects?: { taskId?: string; group?: string }[];
+  subjects?: {
+    /** The task. */
+    taskId?: string;
+    /** The group. */
+    group?: string;
+  }[];
 }
 
 /** A `transition` event. */
 export interface TransitionEvent {
+  /** The instance. */
   instanceId: string;
+  /** The instance's task. */
   taskId: string;
+  /** State before. */
   from: InstanceState | 'none';
+  /** State after. */
   to: InstanceState;
+  /** The transition-table event. */
   event: string;
+  /** When (ISO). */
   at: string;
+  /** Who caused it. */
   actor?: string;
+  /** The instance's attempt number. */
   attempt: number;
+  /** The instance's backfill, if any. */
   backfillId?: string;
 }
 
 /** A `command` event. */
-export type CommandEvent = ControlResult & { actor?: string };
+export type CommandEvent = ControlResult & {
+  /** Who issued the command. */
+  actor?: string;
+};
 
 /** The state of a backfill as one unit. */
 export type BackfillState = 'planned' | 'running' | 'paused' | 'cancelled' | 'completed';
 
 /** What `getBackfill` and `backfill` events report. */
 export interface BackfillStatus {
+  /** The backfill id. */
   id: string;
+  /** The task being backfilled. */
   taskId: string;
+  /** The backfill as one unit. */
   state: BackfillState;
   /** Slots in the range. */
   total: number;

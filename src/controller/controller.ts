@@ -83,14 +83,21 @@ export interface TaskControllerOptions {
   /** How often leases are renewed and deadlines, retries and dead owners are looked for. @default leaseMs / 3, at most 1000 */
   pollMs?: number;
   /** Commands that need a second person: they wait as `awaiting_approval` until `approve()`. */
-  approvals?: { rules: Rule[]; ttlMs?: number };
+  approvals?: {
+    /** The rules that decide which commands need approval. */
+    rules: Rule[];
+    /** How long a request waits before it expires. @default 86400000 (24 hours) */
+    ttlMs?: number;
+  };
 }
 
 /** Options of {@link TaskController.submit}. */
 export interface SubmitOptions {
+  /** Params of the instance, merged over the task's `defaultParams`. */
   params?: Record<string, unknown>;
   /** ISO 8601 (with offset) or a Date; one instance per (taskId, logicalDate). */
   logicalDate?: string | Date;
+  /** Who submits; recorded in the audit trail and passed to `authorize`. */
   actor?: string;
 }
 
@@ -105,15 +112,25 @@ interface CommandInternals {
 
 /** One approval request, as {@link TaskController.approvals} lists it. */
 export interface ApprovalRequest {
+  /** The held command. */
   commandId: string;
+  /** Its action. */
   action: ControlAction;
+  /** Its target. */
   target: Target;
+  /** Its options. */
   options: Record<string, unknown>;
+  /** Who issued the command. */
   requestedBy?: string;
+  /** Where the request stands. */
   state: 'awaiting' | 'approved' | 'rejected' | 'expired';
+  /** When it was requested (ISO). */
   createdAt: string;
+  /** When it expires if nobody decides (ISO). */
   expiresAt?: string;
+  /** Who approved or rejected it. */
   decidedBy?: string;
+  /** The reason the approver or rejecter gave with their decision. */
   reason?: string;
   /** The applied command's result, once approved. */
   result?: ControlResult;
@@ -137,7 +154,9 @@ export interface BackfillOptions {
   order?: 'asc' | 'desc';
   /** Params for every instance the backfill creates (merged over the task's defaults). */
   params?: Record<string, unknown>;
+  /** Who starts the backfill; recorded in the audit trail and passed to `authorize`. */
   actor?: string;
+  /** Why; recorded in the audit trail. */
   reason?: string;
   /** Overrides the task's schedule for this backfill. */
   schedule?: Schedule;
@@ -155,6 +174,7 @@ export interface BackfillOptions {
 
 /** What a dry run reports. */
 export interface BackfillPlan {
+  /** Slots in the range. */
   total: number;
   /** Dates with no instance yet. */
   wouldCreate: number;
@@ -163,16 +183,28 @@ export interface BackfillPlan {
   /** Dates whose instance the chosen policy leaves alone. */
   wouldSkip: number;
   /** The same counts under each policy. */
-  byPolicy: Record<'none' | 'failed' | 'all', { wouldCreate: number; wouldRerun: number; wouldSkip: number }>;
+  byPolicy: Record<
+    'none' | 'failed' | 'all',
+    {
+      /** Dates with no instance yet. */
+      wouldCreate: number;
+      /** Dates whose instance the policy reruns. */
+      wouldRerun: number;
+      /** Dates whose instance the policy leaves alone. */
+      wouldSkip: number;
+    }
+  >;
 }
 
 /** A running (or planned) backfill, controlled as one unit. */
 export interface BackfillHandle {
+  /** The backfill id. */
   id: string;
   /** Resolves when the backfill completes or is cancelled (at once for a dry run). */
   done: Promise<BackfillStatus>;
   /** Hold the backfill: it creates and dispatches nothing until resumed. */
   pause(options?: { actor?: string }): Promise<void>;
+  /** Let a paused backfill create and dispatch again. */
   resume(options?: { actor?: string }): Promise<void>;
   /** Stop its unfinished instances and create no more. */
   cancel(options?: { actor?: string }): Promise<void>;
@@ -194,9 +226,13 @@ export interface WaitForOptions {
 
 /** A `progress` event: what an executor reported. */
 export interface ProgressEvent {
+  /** The instance. */
   instanceId: string;
+  /** The instance's task. */
   taskId: string;
+  /** Units of work finished so far. */
   done: number;
+  /** Units of work in all, when known. */
   total?: number;
 }
 
@@ -205,10 +241,15 @@ export type LateResultEvent = AuditEntry;
 
 /** Every event a controller emits, with its payload. */
 export interface ControllerEvents {
+  /** An instance changed state. */
   transition: (e: TransitionEventPayload) => void;
+  /** A control command completed (or was held or scheduled). */
   command: (e: CommandEvent) => void;
+  /** A backfill's status changed. */
   backfill: (e: BackfillStatus) => void;
+  /** An executor reported progress. */
   progress: (e: ProgressEvent) => void;
+  /** An abandoned executor returned after its instance moved on. */
   late_result: (e: LateResultEvent) => void;
   /** After every control command call: its outcome and how long it took (metrics, tracing). */
   command_done: (e: CommandDone) => void;

@@ -128,7 +128,10 @@ class RunContext implements ExecutionContext {
 
 /** The `signal.reason` of an aborted run: `stop`, `force_pause`, `timeout`, `shutdown` or `lease_lost`. */
 export class AbortReason extends Error {
-  constructor(readonly kind: string) {
+  constructor(
+    /** Why the run was aborted: `stop`, `force_pause`, `timeout`, `shutdown` or `lease_lost`. */
+    readonly kind: string,
+  ) {
     super(`aborted: ${kind}`);
     this.name = 'AbortError';
   }

@@ -65,10 +65,15 @@ export interface ChildProcessTaskOptions {
 
 /** One line a child wrote (protocol lines excluded), for {@link ChildProcessDefaults.onOutput}. */
 export interface ChildOutputLine {
+  /** The task whose command printed the line. */
   taskId: string;
+  /** The instance being run. */
   instanceId: string;
+  /** The attempt number. */
   attempt: number;
+  /** Which stream the line came from. */
   stream: 'stdout' | 'stderr';
+  /** The line, without its newline. */
   line: string;
 }
 
@@ -80,6 +85,7 @@ export interface ChildProcessDefaults extends Omit<ChildProcessTaskOptions, 'com
 
 /** What a run that exited with code 0 resolves with (kept as the instance's `result`). */
 export interface ChildProcessResult {
+  /** Always 0: a non-zero exit fails the instance. */
   exitCode: 0;
   /** The last `tailBytes` of stdout, protocol lines left out. */
   stdoutTail: string;
@@ -107,12 +113,17 @@ const ERROR_BRAND = Symbol.for('taskctl.ChildProcessError');
 
 /** Why a child process run failed. `instanceof` works across two copies of taskctl. */
 export class ChildProcessError extends Error {
+  /** What went wrong. */
   readonly code: ChildProcessErrorCode;
   /** The task whose command it was. */
   readonly taskId: string;
+  /** The exit code, for `EXIT_CODE`. */
   readonly exitCode?: number;
+  /** The signal that killed the process, for `SIGNAL`. */
   readonly signal?: NodeJS.Signals;
+  /** The last `tailBytes` of stdout, when the process ran. */
   readonly stdoutTail?: string;
+  /** The last `tailBytes` of stderr, when the process ran. */
   readonly stderrTail?: string;
 
   constructor(
@@ -131,6 +142,7 @@ export class ChildProcessError extends Error {
     Object.defineProperty(this, ERROR_BRAND, { value: true });
   }
 
+  /** Recognises instances across duplicated copies of the module (checks a brand, not the prototype). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[ERROR_BRAND] === true;
   }
@@ -795,6 +807,7 @@ export class ChildProcessExecutor implements Executor {
     this.tasks.set(taskId, parsed[taskId]);
   }
 
+  /** Spawn the command of the instance's task and wait for it to exit. */
   async execute(ctx: ExecutionContext): Promise<ChildProcessResult> {
     const taskId = ctx.instance.taskId;
     const task = this.tasks.get(taskId);

@@ -10,6 +10,7 @@ export interface ExecutionContext {
   readonly instance: Readonly<Instance>;
   /** The instance's params (defaults, submit params and resume/rerun overrides merged). */
   readonly params: Record<string, unknown>;
+  /** The instance's logical date (ISO), if it has one. */
   readonly logicalDate?: string;
   /** 1 on the first run, +1 per rerun or retry. */
   readonly attempt: number;
@@ -46,6 +47,7 @@ export interface ExecutionContext {
 
 /** Runs the work of an instance. Resolve means `succeeded`, throw means `failed`. */
 export interface Executor {
+  /** Run one attempt; resolve with the result or throw to fail it. */
   execute(ctx: ExecutionContext): Promise<unknown>;
 }
 
@@ -64,6 +66,7 @@ export class PauseUnwind extends Error {
     Object.defineProperty(this, UNWIND, { value: true });
   }
 
+  /** Recognises instances across duplicated copies of the module (checks a brand, not the prototype). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[UNWIND] === true;
   }
@@ -95,6 +98,7 @@ export class FunctionExecutor implements Executor {
     this.handlers.set(taskId, handler);
   }
 
+  /** Run the handler registered for the instance's task. */
   async execute(ctx: ExecutionContext): Promise<unknown> {
     const handler = this.handlers.get(ctx.instance.taskId);
     if (!handler) {

@@ -13,11 +13,19 @@ export interface CommandMetrics {
   /** Requests of this action still waiting for approval. */
   awaitingApproval: number;
   /** How long calls took, over the most recent 1024. */
-  latencyMs: { p50: number; p95: number; p99: number };
+  latencyMs: {
+    /** Median, in milliseconds. */
+    p50: number;
+    /** 95th percentile, in milliseconds. */
+    p95: number;
+    /** 99th percentile, in milliseconds. */
+    p99: number;
+  };
 }
 
 /** What {@link TaskController.metrics} returns. */
 export interface MetricsSnapshot {
+  /** Per-action command counters, keyed by action. */
   commands: Record<string, CommandMetrics>;
   /** Control commands being processed right now. */
   inFlightCommands: number;
@@ -33,10 +41,13 @@ export interface MetricsSnapshot {
 
 /** The outcome of one command call, as the `command_done` event reports it. */
 export interface CommandDone {
+  /** The command's action. */
   action: string;
+  /** Who issued it. */
   actor?: string;
   /** Milliseconds from the call to its result. */
   durationMs: number;
+  /** How the call ended. */
   outcome: 'completed' | 'awaiting_approval' | 'scheduled' | 'denied' | 'invalid' | 'error' | 'dry_run';
   /** Entries in the result's `applied` (those with `changed: false` included). */
   applied: number;
@@ -44,8 +55,15 @@ export interface CommandDone {
   rejected: number;
   /** True when this applies an approved or scheduled command: the request was the call. */
   deferred?: boolean;
+  /** The command id, when one was assigned. */
   commandId?: string;
-  error?: { code: string; message: string };
+  /** The error, for `denied`, `invalid` and `error` outcomes. */
+  error?: {
+    /** Error code. */
+    code: string;
+    /** Error message. */
+    message: string;
+  };
 }
 
 const WINDOW = 1024;

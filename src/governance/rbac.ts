@@ -64,7 +64,9 @@ export interface RbacPolicy {
 
 /** What a command acts on, as rules see it: each instance's (or the target's) task and group. */
 export interface AuthSubject {
+  /** The task. */
   taskId?: string;
+  /** The task's group. */
   group?: string;
 }
 

@@ -11,18 +11,25 @@ export type HttpOnlyCode =
 
 /** The body of every error response: `{ code, message, issues? }`. */
 export interface ErrorBody {
+  /** Machine-readable error code. */
   code: string;
+  /** Human-readable message. */
   message: string;
+  /** What was wrong with the input, for validation errors. */
   issues?: ValidationIssue[];
 }
 
 /** An error with the HTTP status it answers with. */
 export class HttpError extends Error {
   constructor(
+    /** The HTTP status code. */
     readonly status: number,
+    /** Machine-readable error code. */
     readonly code: string,
     message: string,
+    /** What was wrong with the input, for validation errors. */
     readonly issues?: ValidationIssue[],
+    /** Extra response headers. */
     readonly headers: Record<string, string> = {},
   ) {
     super(message);

@@ -4,11 +4,14 @@ import type { BackfillStatus, CommandEvent, TransitionEvent } from '../types.js'
 
 /** The event streams `GET /api/events` offers. */
 export const EVENT_TYPES = ['transition', 'command', 'backfill'] as const;
+/** The event types a client can subscribe to. */
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** What an event is about, as visibility rules see it: a task and its group. */
 export interface EventSubject {
+  /** The task. */
   taskId: string;
+  /** The task's group. */
   group?: string;
 }
 

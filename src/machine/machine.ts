@@ -6,14 +6,19 @@ import { TRANSITIONS, type MachineEvent, type TransitionRow } from './transition
 export interface GuardContext {
   /** The instance before the change (undefined when it is being created). */
   instance: Readonly<Instance> | undefined;
+  /** The state before; `none` for a creation. */
   from: InstanceState | 'none';
+  /** The state the change leads to. */
   to: InstanceState;
+  /** The event causing the change. */
   event: MachineEvent;
   /** The task the instance belongs to, when the controller knows it. */
   task?: Readonly<TaskDefinition>;
+  /** Who caused the change, if known. */
   actor?: string;
   /** The options of the command that asked for the change, if any. */
   options?: Readonly<Record<string, unknown>>;
+  /** The current time. */
   now: Date;
   /** True when the instance lies inside a held task, group or `all` scope. */
   scopeHeld?: boolean;
@@ -23,7 +28,15 @@ export interface GuardContext {
  * A guard's answer: `true` allows; `false` or a string (the reason) refuses with
  * `GUARD_REJECTED`; an object refuses with its own code.
  */
-export type GuardVerdict = boolean | string | { code: ErrorCode | string; message: string };
+export type GuardVerdict =
+  | boolean
+  | string
+  | {
+      /** Error code of the rejection. */
+      code: ErrorCode | string;
+      /** Why the change is refused. */
+      message: string;
+    };
 
 /** A named predicate over a transition. */
 export type Guard = (ctx: GuardContext) => GuardVerdict;
@@ -34,6 +47,7 @@ export interface HostGuard {
   name: string;
   /** The events it watches, e.g. `['rerun']`; `'*'` for every event a command or submit causes. */
   events: MachineEvent[] | '*';
+  /** The predicate; anything but `true` rejects the change. */
   check: Guard;
 }
 
@@ -59,8 +73,24 @@ export const COMMAND_EVENTS: ReadonlySet<MachineEvent> = new Set<MachineEvent>([
 
 /** The outcome of {@link StateMachine.apply}. */
 export type ApplyOutcome =
-  | { ok: true; row: TransitionRow; to: InstanceState }
-  | { ok: false; code: string; message: string; guard?: string };
+  | {
+      /** The change is allowed. */
+      ok: true;
+      /** The matching table row. */
+      row: TransitionRow;
+      /** The state the instance moves to. */
+      to: InstanceState;
+    }
+  | {
+      /** The change is refused. */
+      ok: false;
+      /** Error code of the refusal. */
+      code: string;
+      /** Why the change is refused. */
+      message: string;
+      /** The guard that refused it, if any. */
+      guard?: string;
+    };
 
 const rowIndex = new Map<InstanceState | 'none', Map<MachineEvent, TransitionRow>>();
 for (const row of TRANSITIONS) {

@@ -6,6 +6,7 @@ export interface TransitionRow {
   from: InstanceState | 'none';
   /** What happened: a command, an executor outcome, a timer. */
   event: MachineEvent;
+  /** The state after. */
   to: InstanceState;
   /** Name of a guard that must allow the change (see {@link BUILTIN_GUARDS}). */
   guard?: string;

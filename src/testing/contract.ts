@@ -9,8 +9,11 @@ export type TestFn = (name: string, fn: () => Promise<void> | void) => unknown;
 
 /** The test functions the suite registers its cases with: vitest's, node:test's, or jest's. */
 export interface ContractRunner {
+  /** Declares a suite, like `describe`. */
   describe: (name: string, fn: () => void) => unknown;
+  /** Declares a test case. */
   it: TestFn;
+  /** Registers a hook run after each case. */
   afterEach?: (fn: () => Promise<void> | void) => unknown;
 }
 

@@ -33,6 +33,7 @@ export class FakeClock implements TimerHost {
     return id;
   }
 
+  /** Cancel a pending fake timer. */
   clearTimeout(handle: unknown): void {
     this.timers.delete(handle as number);
   }

@@ -6,8 +6,11 @@ import { FakeClock } from './fake-clock.js';
 
 /** What {@link createTestController} returns. */
 export interface TestHarness {
+  /** The controller under test. */
   controller: TaskController;
+  /** The fake clock driving it. */
   clock: FakeClock;
+  /** Its in-memory store. */
   store: MemoryStateStore;
   /** Every transition event, in order. */
   transitions: TransitionEvent[];
