@@ -127,10 +127,28 @@ export function rbac(policy: RbacPolicy): (req: AuthRequest) => Promise<boolean>
       details: { ruleSet: 'rbac', roles, reason: why },
     });
   };
+  // Allows for actors of the static `actors` map depend only on the request's shape: remember
+  // them (bounded), so that a busy submit path pays for a lookup, not a rule walk.
+  const allowed = new Set<string>();
+  const shapeOf = (req: AuthRequest): string => {
+    let key = `${req.actor}\u0000${req.action}\u0000${req.environment ?? ''}\u0000${req.target !== undefined && 'all' in req.target ? 'all' : ''}`;
+    for (const s of subjectsOf(req)) key += `\u0000${s.taskId ?? ''}\u0001${s.group ?? ''}`;
+    return key;
+  };
   return async (req: AuthRequest) => {
     const actor = req.actor;
     // own properties only: an actor named 'toString' or '__proto__' has no roles
     const listed = actor !== undefined && p.actors && Object.hasOwn(p.actors, actor) ? p.actors[actor] : undefined;
+    const shape = listed !== undefined ? shapeOf(req) : undefined;
+    if (shape !== undefined && allowed.has(shape)) return true;
+    const verdict = await decide(req, actor, listed);
+    if (shape !== undefined) {
+      if (allowed.size >= 10_000) allowed.clear();
+      allowed.add(shape);
+    }
+    return verdict;
+  };
+  async function decide(req: AuthRequest, actor: string | undefined, listed: string[] | undefined): Promise<true> {
     const roles = actor === undefined ? [] : ((listed ?? (p.resolveRoles ? await p.resolveRoles(actor) : [])) as string[]);
     if (roles.length === 0) return deny(actor, roles, 'no role');
     const rules = roles.flatMap((role) => compiled.get(role) ?? []);
@@ -152,7 +170,7 @@ export function rbac(policy: RbacPolicy): (req: AuthRequest) => Promise<boolean>
     }
     if (uncovered?.group !== undefined) return deny(actor, roles, `group '${uncovered.group}' not allowed for '${req.action}'`);
     return deny(actor, roles, `target not allowed for '${req.action}'`);
-  };
+  }
 }
 
 /** True when an approval rule matches a command (`all: true` only matches `{ all: true }` targets). */

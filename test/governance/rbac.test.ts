@@ -242,3 +242,19 @@ describe('rbac: a malformed policy is refused at once with VALIDATION naming the
     expect(err.message).toMatch(/^options\.approvals\.rules\.1\.actions\.0/);
   });
 });
+
+describe('rbac remembers what it allowed, never what it denied', () => {
+  it('answers a repeated request the same way, and a changed one afresh', async () => {
+    const { rbac: build } = await import('../../src/index.js');
+    const authorize = build({
+      roles: { operator: [{ actions: ['pause'], groups: ['etl'] }] },
+      actors: { alice: ['operator'] },
+    });
+    const ask = (group: string) => authorize({ action: 'pause', actor: 'alice', target: { group }, options: {}, tasks: [], groups: [group] });
+    expect(await ask('etl')).toBe(true);
+    expect(await ask('etl')).toBe(true);
+    await expect(ask('finance')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(ask('finance')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect(await ask('etl')).toBe(true);
+  });
+});
