@@ -42,18 +42,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** Fake-time sleep on a FakeClock, rejecting when the signal fires. */
 export function fakeSleep(clock: FakeClock, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clock.clearTimeout(handle);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return clock.sleep(ms, signal);
 }
 
 /** Poll (in real time) until `check` holds; fail with `what` after `timeoutMs`. */

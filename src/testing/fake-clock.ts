@@ -38,6 +38,25 @@ export class FakeClock implements TimerHost {
     this.timers.delete(handle as number);
   }
 
+  /**
+   * Sleep in fake time: resolves when the clock has been advanced by `ms`, rejects with the
+   * abort reason when `signal` fires first. Executors under test use it instead of `setTimeout`.
+   */
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        this.clearTimeout(handle);
+        reject(signal!.reason);
+      };
+      const handle = this.setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   /** Timers not yet fired. */
   get pendingTimers(): number {
     return this.timers.size;

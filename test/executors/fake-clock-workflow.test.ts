@@ -6,18 +6,7 @@ const MIN = 60_000;
 
 /** Sleep on the fake clock; rejects with the abort reason when the signal fires. */
 function fakeSleep(clock: FakeClock, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clock.clearTimeout(handle);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return clock.sleep(ms, signal);
 }
 
 let harness: TestHarness | undefined;
