@@ -292,7 +292,6 @@ export class TaskController {
   private readonly environment?: string;
   /** Held scopes as this controller knows them: loaded once, then kept current by store notices. */
   private scopes = new Map<string, HeldScope>();
-  private scopesLoaded: Promise<void> | undefined;
   private held: { tasks: string[]; groups: string[]; all: boolean; backfills: string[] } | undefined;
   private heldBackfills = new Set<string>();
   private readonly unsubscribe: () => void;
@@ -433,7 +432,7 @@ export class TaskController {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    await (this.scopesLoaded = this.refreshScopes().then(() => undefined));
+    await this.refreshScopes();
     await this.runtime.start();
     await this.releasePending();
     if (this.runtime.hasExecutor) await this.resumeBackfills();
