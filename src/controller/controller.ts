@@ -53,7 +53,7 @@ import { BackfillPlanner, type DateInput, type Slot } from '../backfill/planner.
 import { assertKnownOptions, assertNoOverlap, BackfillRun, planReprocess, plannerFor, type BackfillHost } from '../backfill/backfill-run.js';
 import { emptyCounts } from '../store/memory-store.js';
 import { planInstance, SCOPE_STATES, type InstancePlan, type PlanContext } from './commands.js';
-import { advance, buildTransition, idFactory, type Core } from './core.js';
+import { advance, buildTransition, idFactory, isoCache, type Core } from './core.js';
 import { Runtime } from './runtime.js';
 import { approvalRuleMatches, ruleSchema, type Rule } from '../governance/rbac.js';
 import { MetricsRecorder, type CommandDone, type MetricsSnapshot } from '../governance/metrics.js';
@@ -292,6 +292,10 @@ export class TaskController {
   private readonly environment?: string;
   /** Held scopes as this controller knows them: loaded once, then kept current by store notices. */
   private scopes = new Map<string, HeldScope>();
+  /** True once `scopes` was loaded from the store; notices keep it current from then on. */
+  private scopesCurrent = false;
+  /** Counts scope notices, so that a load overtaken by one is done again. */
+  private scopeGeneration = 0;
   private held: { tasks: string[]; groups: string[]; all: boolean; backfills: string[] } | undefined;
   private heldBackfills = new Set<string>();
   private readonly unsubscribe: () => void;
@@ -322,6 +326,7 @@ export class TaskController {
       leaseMs,
       newId,
       now,
+      iso: isoCache(),
     };
     this.authorizeHook = o.authorize;
     this.approvalRules = (o.approvals?.rules ?? []).map((rule, i) => parse(ruleSchema, rule, `options.approvals.rules.${i}`) as Rule);
@@ -332,9 +337,9 @@ export class TaskController {
       o.executor,
       o.concurrency ?? 10,
       {
-        released: async (instance) => {
-          this.failureStreaks.delete(instance.taskId);
-          await this.releaseDownstream(instance);
+        released: (instance) => {
+          if (this.failureStreaks.size > 0) this.failureStreaks.delete(instance.taskId);
+          return this.releaseDownstream(instance);
         },
         failedForGood: async (instance) => {
           await this.failDownstream(instance);
@@ -465,7 +470,7 @@ export class TaskController {
    */
   async submit(taskId: string, options: SubmitOptions = {}): Promise<Instance> {
     if (typeof taskId !== 'string' || taskId.length === 0) parse(targetSchema, { taskId }, 'taskId');
-    const o = parse(submitOptionsSchema, options, 'options');
+    const o: SubmitOptions = isEmptyObject(options) ? options : parse(submitOptionsSchema, options, 'options');
     const task = this.core.tasks.get(taskId);
     if (!task) throw new TaskControlError('NOT_FOUND', `task ${taskId} is not defined; call define() first`, { details: { taskId } });
     const logicalDate = o.logicalDate === undefined ? undefined : normalizeLogicalDate(o.logicalDate);
@@ -473,7 +478,9 @@ export class TaskController {
       const existing = await this.core.store.findInstance(taskId, logicalDate);
       if (existing) return existing;
     }
-    await this.authorizeOrThrow('submit', o.actor, { taskId }, { ...o }, [taskId], task.group ? [task.group] : [], taskId, [], [{ taskId, group: task.group }]);
+    if (this.authorizeHook) {
+      await this.authorizeOrThrow('submit', o.actor, { taskId }, { ...o }, [taskId], task.group ? [task.group] : [], taskId, [], [{ taskId, group: task.group }]);
+    }
     return this.createInstance(task, { params: o.params, logicalDate, actor: o.actor });
   }
 
@@ -482,31 +489,28 @@ export class TaskController {
     task: TaskDefinition,
     o: { params?: Record<string, unknown>; logicalDate?: string; actor?: string; backfillId?: string },
   ): Promise<Instance> {
-    // read from the store, not the notice-fed cache: a hold committed by another process a
-    // moment ago must already apply to what we create now
-    const scopes = await this.core.store.listScopes();
     const now = this.core.now();
-    const at = now.toISOString();
-    const held =
-      scopes.length > 0 &&
-      scopes.some((sc) => (sc.kind === 'task' && sc.key === task.id) || (sc.kind === 'group' && sc.key === task.group) || sc.kind === 'all');
-    const draft: Instance = {
+    const at = this.core.iso(now.getTime());
+    const event: MachineEvent = (this.heldFromCache(task) ?? (await this.heldFromStore(task)))
+      ? 'submit_held'
+      : task.dependsOn?.length && o.logicalDate !== undefined && !(await this.upstreamDone({ taskId: task.id, logicalDate: o.logicalDate }))
+        ? 'submit_pending'
+        : 'submit';
+    const verdict = this.core.machine.apply(event, { instance: undefined, task, actor: o.actor, now, options: o });
+    if (!verdict.ok) throw new TaskControlError(verdict.code as 'GUARD_REJECTED', verdict.message, { details: { guard: verdict.guard } });
+    const next: Instance = {
       id: this.core.newId(),
       taskId: task.id,
       params: { ...task.defaultParams, ...o.params },
-      state: 'queued',
+      state: verdict.to,
       attempt: 1,
-      version: 0,
+      version: 1,
       createdAt: at,
       updatedAt: at,
     };
-    if (task.group !== undefined) draft.group = task.group;
-    if (o.logicalDate !== undefined) draft.logicalDate = o.logicalDate;
-    if (o.backfillId !== undefined) draft.backfillId = o.backfillId;
-    const event: MachineEvent = held ? 'submit_held' : (await this.upstreamDone(draft)) ? 'submit' : 'submit_pending';
-    const verdict = this.core.machine.apply(event, { instance: undefined, task, actor: o.actor, now, options: o });
-    if (!verdict.ok) throw new TaskControlError(verdict.code as 'GUARD_REJECTED', verdict.message, { details: { guard: verdict.guard } });
-    const next: Instance = { ...draft, state: verdict.to, version: 1 };
+    if (task.group !== undefined) next.group = task.group;
+    if (o.logicalDate !== undefined) next.logicalDate = o.logicalDate;
+    if (o.backfillId !== undefined) next.backfillId = o.backfillId;
     const { write, entry } = buildTransition(this.core, undefined, next, event, { actor: o.actor ?? 'anonymous' });
     try {
       await this.core.store.commit({ instances: [write], audit: [entry] });
@@ -1657,6 +1661,22 @@ export class TaskController {
   // -- dependencies ------------------------------------------------------------------------
 
   /** True when every upstream instance of the same logical date succeeded or was skipped. */
+  /**
+   * Whether a held task, group or `all` scope covers new instances of this task, from the
+   * notice-fed cache; undefined when only the store can tell. A store whose notices arrive
+   * before its commits resolve (the memory store) keeps that cache exact; any other store is
+   * asked, so that a hold committed by another process a moment ago already applies.
+   */
+  private heldFromCache(task: TaskDefinition): boolean | undefined {
+    if (!this.scopesCurrent || !this.core.store.synchronousNotices) return undefined;
+    return this.scopes.size > 0 && coversTask(this.scopes.values(), task);
+  }
+
+  private async heldFromStore(task: TaskDefinition): Promise<boolean> {
+    if (this.core.store.synchronousNotices) await this.refreshScopes();
+    return coversTask(await this.core.store.listScopes(), task);
+  }
+
   private async upstreamDone(instance: Pick<Instance, 'taskId' | 'logicalDate'>, rerunKeys?: Set<string>): Promise<boolean> {
     const deps = this.core.tasks.get(instance.taskId)?.dependsOn;
     if (!deps?.length || instance.logicalDate === undefined) return true;
@@ -1730,11 +1750,19 @@ export class TaskController {
     return depth;
   }
 
-  /** An instance succeeded or was skipped: move its pending dependants whose upstream is done to queued. */
-  private async releaseDownstream(instance: Instance): Promise<void> {
-    if (instance.logicalDate === undefined) return;
-    for (const taskId of this.dependentsOf(instance.taskId)) {
-      const d = await this.core.store.findInstance(taskId, instance.logicalDate);
+  /**
+   * An instance succeeded or was skipped: move its pending dependants whose upstream is done
+   * to queued. Undefined (synchronously) when it has none to look at.
+   */
+  private releaseDownstream(instance: Instance): Promise<void> | undefined {
+    if (instance.logicalDate === undefined) return undefined;
+    const dependents = this.dependentsOf(instance.taskId);
+    return dependents.length === 0 ? undefined : this.releaseDependents(instance, instance.logicalDate, dependents);
+  }
+
+  private async releaseDependents(instance: Instance, logicalDate: string, dependents: string[]): Promise<void> {
+    for (const taskId of dependents) {
+      const d = await this.core.store.findInstance(taskId, logicalDate);
       if (d?.state === 'pending' && (await this.upstreamDone(d))) {
         await this.runtime.transitionIf(d.id, ['pending'], 'ready', 'system:dependencies', () => ({}), undefined, {
           reason: `upstream ${instance.taskId} ${instance.state}`,
@@ -1777,9 +1805,16 @@ export class TaskController {
   // -- scopes and notices ------------------------------------------------------------------
 
   private async refreshScopes(): Promise<Map<string, HeldScope>> {
-    this.scopes = new Map((await this.core.store.listScopes()).map((s) => [s.id, s]));
-    this.held = undefined;
-    return this.scopes;
+    // a scope notice that arrives while the list is read is newer than the list: read again
+    for (;;) {
+      const generation = this.scopeGeneration;
+      const scopes = await this.core.store.listScopes();
+      if (generation !== this.scopeGeneration) continue;
+      this.scopes = new Map(scopes.map((s) => [s.id, s]));
+      this.scopesCurrent = true;
+      this.held = undefined;
+      return this.scopes;
+    }
   }
 
   private heldForDispatch(): { tasks: string[]; groups: string[]; all: boolean; backfills: string[] } {
@@ -1802,6 +1837,7 @@ export class TaskController {
 
   private onNotice(notice: StoreNotice): void {
     if (notice.scopesChanged) {
+      this.scopeGeneration++;
       for (const scope of notice.heldScopes) this.scopes.set(scope.id, scope);
       for (const id of notice.releasedScopes) this.scopes.delete(id);
       this.held = undefined;
@@ -1848,6 +1884,21 @@ export class TaskController {
   get running(): number {
     return this.runtime.runningCount;
   }
+}
+
+/** Whether one of these held scopes covers new instances of the task. */
+function coversTask(scopes: Iterable<HeldScope>, task: TaskDefinition): boolean {
+  for (const sc of scopes) {
+    if (sc.kind === 'all' || (sc.kind === 'task' && sc.key === task.id) || (sc.kind === 'group' && sc.key === task.group)) return true;
+  }
+  return false;
+}
+
+/** A plain object without own properties (the options most calls pass): nothing to validate. */
+function isEmptyObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) if (Object.hasOwn(value, key)) return false;
+  return true;
 }
 
 /** A resume with `at` or `after`: scheduled (or, needing approval, scheduled once approved). */

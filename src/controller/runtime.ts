@@ -4,7 +4,7 @@ import { PauseUnwind, type ExecutionContext, type Executor } from '../execution/
 import type { MachineEvent } from '../machine/transitions.js';
 import type { StoreNotice, VersionedWrite } from '../store/state-store.js';
 import type { AuditEntry, Instance, InstanceState } from '../types.js';
-import { advance, buildTransition, type Core, type TransitionMeta } from './core.js';
+import { advance, buildTransition, isoCache, type Core, type TransitionMeta } from './core.js';
 
 /** One run of an executor for one instance, in this process. */
 class Run {
@@ -27,8 +27,10 @@ class Run {
   finishing = false;
   checkpoint: unknown;
   progress: { done: number; total?: number } | undefined;
-  timers: unknown[] = [];
-  readonly pauseListeners = new Set<() => void>();
+  /** The task's `timeoutMs` timer, if it has one. */
+  timeoutTimer: unknown;
+  /** Created on first use: few executors listen for pauses. */
+  pauseListeners: Set<() => void> | undefined;
 
   /** While suspended in place (`ctx.suspend()`): how to wake the executor up. */
   suspendWaiter: { resolve: () => void; reject: (reason: unknown) => void } | undefined;
@@ -44,6 +46,7 @@ class Run {
   requestPause(): void {
     if (this.pauseFlag) return;
     this.pauseFlag = true;
+    if (this.pauseListeners === undefined) return;
     for (const listener of this.pauseListeners) {
       try {
         listener();
@@ -120,9 +123,9 @@ class RunContext implements ExecutionContext {
 
   onPauseRequested(listener: () => void): () => void {
     const run = this.run;
-    run.pauseListeners.add(listener);
+    (run.pauseListeners ??= new Set()).add(listener);
     if (run.pauseFlag) queueMicrotask(listener);
-    return () => run.pauseListeners.delete(listener);
+    return () => run.pauseListeners!.delete(listener);
   }
 }
 
@@ -146,6 +149,19 @@ interface FinishPlan {
   next: Instance;
 }
 
+/** A run's outcome waiting to be committed. */
+interface FinishItem {
+  run: Run;
+  outcome: Outcome;
+}
+
+/** Outcomes committed together, and the promise their executions wait on. */
+interface FinishBatch {
+  items: FinishItem[];
+  done: Promise<void>;
+  resolve: () => void;
+}
+
 /** A prepared claim of one queued instance. */
 interface Claim {
   run: Run;
@@ -157,8 +173,8 @@ interface Claim {
 
 /** Callbacks from the runtime to the controller. */
 export interface RuntimeHooks {
-  /** After an instance reached succeeded or skipped: release its downstream instances. */
-  released(instance: Instance): Promise<void>;
+  /** After an instance reached succeeded or skipped: release its downstream instances (undefined: nothing to do). */
+  released(instance: Instance): Promise<void> | undefined;
   /** After an attempt failed for good (no retry left). */
   failedForGood?(instance: Instance): Promise<void>;
   progress(instance: Instance, done: number, total: number | undefined): void;
@@ -167,6 +183,8 @@ export interface RuntimeHooks {
   /** Extra housekeeping on every sweep (scheduled commands, expired approvals). */
   sweep?(): Promise<void>;
 }
+
+const EXECUTOR_META: TransitionMeta = Object.freeze({ actor: 'system:executor' });
 
 const ACTIVE: ReadonlySet<InstanceState> = new Set(['running', 'pausing', 'stopping']);
 
@@ -180,7 +198,8 @@ export class Runtime {
   private readonly suspended = new Map<string, Run>();
   /** Executions in flight (suspended ones included), to wait for on shutdown. */
   private readonly inflight = new Set<Promise<void>>();
-  private readonly finishQueue: { run: Run; outcome: Outcome; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** Outcomes waiting for the next group commit. */
+  private finishBatch: FinishBatch | undefined;
   private started = false;
   private stopping = false;
   private pumping = false;
@@ -188,6 +207,10 @@ export class Runtime {
   private pumpScheduled = false;
   private sweepHandle: unknown;
   private readonly deadlineTimers = new Map<string, unknown>();
+  /** Who claims instances here, for the audit trail. */
+  private readonly claimMeta: TransitionMeta;
+  /** Lease expiry times, cached per millisecond like the core's timestamps. */
+  private readonly leaseIso = isoCache();
 
   constructor(
     private readonly core: Core,
@@ -196,6 +219,7 @@ export class Runtime {
     private readonly hooks: RuntimeHooks,
     private readonly pollMs: number,
   ) {
+    this.claimMeta = { actor: `system:${core.id}` };
   }
 
   /** Whether this controller runs work (has an executor). */
@@ -312,7 +336,7 @@ export class Runtime {
     if (!outcome.ok) return undefined;
     const sleeper = this.suspended.get(candidate.id);
     const reattach = sleeper !== undefined && candidate.lease?.owner === this.core.id && candidate.lease.token === sleeper.token;
-    const at = now.toISOString();
+    const at = this.core.iso(now.getTime());
     // a fencing token above every earlier one, even after the lease was cleared (pause,
     // requeue): the version only grows, so a former owner's token never matches again
     const token = Math.max(candidate.lease?.token ?? 0, candidate.version) + 1;
@@ -320,13 +344,13 @@ export class Runtime {
       candidate,
       outcome.to,
       {
-        lease: { owner: this.core.id, token, expiresAt: new Date(now.getTime() + this.core.leaseMs).toISOString() },
+        lease: { owner: this.core.id, token, expiresAt: this.leaseIso(now.getTime() + this.core.leaseMs) },
         startedAt: at,
         deadlineAt: undefined,
       },
       at,
     );
-    const { write, entry } = buildTransition(this.core, candidate, next, 'start', { actor: `system:${this.core.id}` });
+    const { write, entry } = buildTransition(this.core, candidate, next, 'start', this.claimMeta);
     let run: Run;
     if (reattach) {
       run = sleeper;
@@ -426,7 +450,7 @@ export class Runtime {
   private async execute(run: Run, instance: Instance): Promise<void> {
     const task = this.core.tasks.get(instance.taskId);
     if (task?.timeoutMs !== undefined) {
-      run.timers.push(this.core.timers.setTimeout(() => void this.timeout(run), task.timeoutMs));
+      run.timeoutTimer = this.core.timers.setTimeout(() => void this.timeout(run), task.timeoutMs);
     }
     let outcome: Outcome;
     try {
@@ -436,7 +460,7 @@ export class Runtime {
     } catch (error) {
       outcome = run.unwound || error instanceof PauseUnwind ? { kind: 'unwound' } : { kind: 'error', error };
     }
-    for (const timer of run.timers) this.core.timers.clearTimeout(timer);
+    if (run.timeoutTimer !== undefined) this.core.timers.clearTimeout(run.timeoutTimer);
     try {
       await this.finish(run, outcome);
     } catch (err) {
@@ -472,55 +496,81 @@ export class Runtime {
 
   /**
    * Commit a run's outcome. Outcomes that arrive together are committed together (one
-   * batch); if that batch loses a race, each is retried on its own.
+   * batch); if that batch loses a race, each is retried on its own. Resolves (never
+   * rejects: errors go to the error hook) once the whole batch is settled.
    */
   private finish(run: Run, outcome: Outcome): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.finishQueue.push({ run, outcome, resolve, reject });
-      if (this.finishQueue.length === 1) queueMicrotask(() => void this.flushFinishes());
-    });
+    let batch = this.finishBatch;
+    if (batch === undefined) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      const created: FinishBatch = { items: [], done, resolve };
+      batch = this.finishBatch = created;
+      queueMicrotask(() => {
+        this.finishBatch = undefined;
+        void this.commitFinishes(created.items).finally(created.resolve);
+      });
+    }
+    batch.items.push({ run, outcome });
+    return batch.done;
   }
 
-  private async flushFinishes(): Promise<void> {
-    const items = this.finishQueue.splice(0);
+  private async commitFinishes(items: FinishItem[]): Promise<void> {
+    const report = (err: unknown) => this.hooks.error(err, 'finish');
+    let rest = items;
+    const settling: Promise<void>[] = [];
     if (items.length > 1) {
-      const planned: { item: (typeof items)[number]; plan: FinishPlan }[] = [];
-      const rest: typeof items = [];
-      // one read for the whole batch: a store across the network pays for every round trip
-      const ids = items.filter((item) => !item.run.abandoned).map((item) => item.run.instanceId);
-      const current = new Map(
-        ids.length === 0 ? [] : (await this.core.store.listInstances({ ids, limit: ids.length })).items.map((i) => [i.id, i] as const),
-      );
-      for (const item of items) {
-        const plan = item.run.abandoned ? undefined : this.planFinish(item.run, item.outcome, current.get(item.run.instanceId));
-        if (plan) planned.push({ item, plan });
-        else rest.push(item);
-      }
-      if (planned.length > 1) {
-        for (const { item } of planned) item.run.finishing = true;
-        try {
-          await this.core.store.commit({ instances: planned.map((p) => p.plan.write), audit: planned.map((p) => p.plan.entry) });
-          for (const { item, plan } of planned) {
-            this.afterSettled(plan.next).then(item.resolve, item.reject);
-          }
-          items.splice(0, items.length, ...rest);
-        } catch (err) {
-          for (const { item } of planned) item.run.finishing = false;
-          if (!isTaskControlError(err, 'CONFLICT')) {
-            for (const item of items) item.reject(err);
-            return;
-          }
+      try {
+        // one read for the whole batch: a store across the network pays for every round trip
+        const ids: string[] = [];
+        for (const item of items) if (!item.run.abandoned) ids.push(item.run.instanceId);
+        const current = new Map<string, Instance>();
+        if (ids.length > 0) for (const i of (await this.core.store.listInstances({ ids, limit: ids.length })).items) current.set(i.id, i);
+        const planned: FinishPlan[] = [];
+        const runs: Run[] = [];
+        const unplanned: FinishItem[] = [];
+        for (const item of items) {
+          const plan = item.run.abandoned ? undefined : this.planFinish(item.run, item.outcome, current.get(item.run.instanceId));
+          if (plan) {
+            planned.push(plan);
+            runs.push(item.run);
+          } else unplanned.push(item);
         }
+        if (planned.length > 1) {
+          for (const run of runs) run.finishing = true;
+          const writes = new Array<VersionedWrite<Instance>>(planned.length);
+          const audit = new Array<AuditEntry>(planned.length);
+          for (let i = 0; i < planned.length; i++) {
+            writes[i] = planned[i].write;
+            audit[i] = planned[i].entry;
+          }
+          try {
+            await this.core.store.commit({ instances: writes, audit });
+          } catch (err) {
+            for (const run of runs) run.finishing = false;
+            if (!isTaskControlError(err, 'CONFLICT')) throw err;
+            planned.length = 0; // lost a race: each one on its own below
+          }
+          for (const plan of planned) {
+            const after = this.afterSettled(plan.next);
+            if (after) settling.push(after.catch(report));
+          }
+          if (planned.length > 0) rest = unplanned;
+        }
+      } catch (err) {
+        items.forEach(() => report(err));
+        return;
       }
     }
-    for (const item of items) this.finishOne(item.run, item.outcome).then(item.resolve, item.reject);
+    for (const item of rest) settling.push(this.finishOne(item.run, item.outcome).catch(report));
+    await Promise.all(settling);
   }
 
   /** The write that settles a run, or undefined when its instance has moved on without it. */
   private planFinish(run: Run, outcome: Outcome, current: Instance | undefined): FinishPlan | undefined {
     if (!current || current.lease?.token !== run.token || !ACTIVE.has(current.state)) return undefined;
     const now = this.core.now();
-    const at = now.toISOString();
+    const at = this.core.iso(now.getTime());
     const task = this.core.tasks.get(current.taskId);
     let event: MachineEvent;
     const patch: Partial<Instance> = { lease: undefined, deadlineAt: undefined, progress: run.progress ?? current.progress };
@@ -548,7 +598,7 @@ export class Runtime {
     const verdict = this.core.machine.apply(event, { instance: current, task, now });
     if (!verdict.ok) return undefined;
     const next = advance(current, verdict.to, patch, at);
-    const { write, entry } = buildTransition(this.core, current, next, event, { actor: 'system:executor' });
+    const { write, entry } = buildTransition(this.core, current, next, event, EXECUTOR_META);
     if (event === 'succeed' && next.result !== undefined) entry.result = next.result;
     return { write, entry, next };
   }
@@ -574,21 +624,21 @@ export class Runtime {
     }
   }
 
-  /** What follows an instance settling: releasing downstream work, scheduling a retry. */
-  async afterSettled(instance: Instance): Promise<void> {
-    if (instance.state === 'succeeded' || instance.state === 'skipped') {
-      await this.hooks.released(instance);
-    } else if (instance.state === 'failed') {
-      if (instance.retryAt !== undefined) {
-        const delay = Date.parse(instance.retryAt) - this.core.timers.now();
-        if (delay <= 0) await this.retry(instance.id);
-        else this.core.timers.setTimeout(() => void this.retry(instance.id).catch((e) => this.hooks.error(e, 'retry')), delay);
-      } else {
-        await this.hooks.failedForGood?.(instance);
-      }
-    } else if (instance.state === 'stopped') {
-      await this.hooks.failedForGood?.(instance);
+  /**
+   * What follows an instance settling: releasing downstream work, scheduling a retry.
+   * Undefined when there is nothing to wait for (most settled instances).
+   */
+  afterSettled(instance: Instance): Promise<void> | undefined {
+    if (instance.state === 'succeeded' || instance.state === 'skipped') return this.hooks.released(instance);
+    if (instance.state === 'failed') {
+      if (instance.retryAt === undefined) return this.hooks.failedForGood?.(instance);
+      const delay = Date.parse(instance.retryAt) - this.core.timers.now();
+      if (delay <= 0) return this.retry(instance.id);
+      this.core.timers.setTimeout(() => void this.retry(instance.id).catch((e) => this.hooks.error(e, 'retry')), delay);
+      return undefined;
     }
+    if (instance.state === 'stopped') return this.hooks.failedForGood?.(instance);
+    return undefined;
   }
 
   /** Move a failed instance whose retry is due back to queued with attempt + 1. */

@@ -99,11 +99,18 @@ export class FunctionExecutor implements Executor {
   }
 
   /** Run the handler registered for the instance's task. */
-  async execute(ctx: ExecutionContext): Promise<unknown> {
+  execute(ctx: ExecutionContext): Promise<unknown> {
     const handler = this.handlers.get(ctx.instance.taskId);
     if (!handler) {
-      throw Object.assign(new Error(`no handler registered for task ${ctx.instance.taskId}`), { code: 'NO_HANDLER' });
+      return Promise.reject(Object.assign(new Error(`no handler registered for task ${ctx.instance.taskId}`), { code: 'NO_HANDLER' }));
     }
-    return handler(ctx);
+    // not an async function: the handler's own promise is handed on as it is, without a
+    // second promise (and two more microtask turns) around it
+    try {
+      return Promise.resolve(handler(ctx));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
+
 }

@@ -17,6 +17,17 @@ function asSet<T>(value: T | T[] | undefined): Set<T> | undefined {
   return new Set(Array.isArray(value) ? value : [value]);
 }
 
+function conflict(message: string, id: string): TaskControlError {
+  return new TaskControlError('CONFLICT', message, { details: { id } });
+}
+
+/** Distinct ids in id order (a query's `ids`). */
+function sortedUnique(ids: string[]): string[] {
+  let sorted = true;
+  for (let i = 1; i < ids.length && sorted; i++) sorted = ids[i - 1] < ids[i];
+  return sorted ? ids : [...new Set(ids)].sort();
+}
+
 export function emptyCounts(): Record<InstanceState, number> {
   const counts = {} as Record<InstanceState, number>;
   for (const state of INSTANCE_STATES) counts[state] = 0;
@@ -41,19 +52,49 @@ export function auditMatches(entry: AuditEntry, q: AuditQuery): boolean {
   return true;
 }
 
+/** States whose instances a store query enumerates (dispatch, leases, deadlines, retries). */
+const INDEXED: ReadonlySet<InstanceState> = new Set(['pending', 'queued', 'running', 'pausing', 'paused', 'stopping', 'failed']);
+
+/** Where an instance's audit entries are: the first and last node of its chain (-1: none). */
+interface AuditChain {
+  first: number;
+  last: number;
+}
+
+/** One instance as the memory store keeps it: its latest version and its audit chain. */
+interface Slot extends AuditChain {
+  instance: Instance;
+}
+
 /**
  * The embedded default store: everything in this process's memory, gone when it exits.
  * Several controllers in one process may share one instance, and then control each
  * other's instances exactly as controllers on a shared PostgreSQL store do.
+ *
+ * Laid out for the hot path: one map entry per instance (its latest version and its audit
+ * entries), id sets only for the states a dispatcher or a sweep enumerates, and counters
+ * for the rest, so that a million finished instances cost a map entry each and nothing more.
  */
 export class MemoryStateStore implements StateStore {
-  private readonly instances = new Map<string, Instance>();
-  /** Ids in creation order (ULIDs are monotonic, so this is also id order). */
-  private readonly order: string[] = [];
-  private readonly byState = new Map<InstanceState, Set<string>>(INSTANCE_STATES.map((s) => [s, new Set<string>()]));
+  /** Notices are delivered inside `commit()`, and nothing outside this process writes here. */
+  readonly synchronousNotices = true;
+  /** Every instance, in creation order (ULIDs are monotonic, so this is also id order). */
+  private readonly slots = new Map<string, Slot>();
+  /** Ids per indexed state, each set in the order its instances entered that state. */
+  private readonly byState = new Map<InstanceState, Set<string>>([...INDEXED].map((s) => [s, new Set<string>()]));
+  private readonly counts = emptyCounts();
   private readonly byDate = new Map<string, string>();
   private readonly audit: AuditEntry[] = [];
-  private readonly auditByInstance = new Map<string, AuditEntry[]>();
+  /**
+   * The audit entries of each instance, as chains of nodes in two typed arrays: node n points
+   * at entry `nodeEntry[n]` of `audit` and at the next node of the same instance. Numbers in
+   * typed arrays cost the garbage collector nothing, unlike an array per instance.
+   */
+  private nodeEntry = new Int32Array(4096);
+  private nodeNext = new Int32Array(4096);
+  private nodes = 0;
+  /** Audit chains of instance ids this store has no instance for (yet). */
+  private readonly orphanAudit = new Map<string, AuditChain>();
   private readonly scopes = new Map<string, HeldScope>();
   private readonly commands = new Map<string, CommandRecord>();
   private readonly commandKeys = new Map<string, string>();
@@ -63,12 +104,12 @@ export class MemoryStateStore implements StateStore {
   private delivering = false;
 
   async getInstance(id: string): Promise<Instance | undefined> {
-    return this.instances.get(id);
+    return this.slots.get(id)?.instance;
   }
 
   async findInstance(taskId: string, logicalDate: string): Promise<Instance | undefined> {
     const id = this.byDate.get(`${taskId}\u0000${logicalDate}`);
-    return id === undefined ? undefined : this.instances.get(id);
+    return id === undefined ? undefined : this.slots.get(id)?.instance;
   }
 
   private matches(q: InstanceQuery): (i: Instance) => boolean {
@@ -83,15 +124,16 @@ export class MemoryStateStore implements StateStore {
       (q.logicalDate === undefined || i.logicalDate === q.logicalDate);
   }
 
+  /** Ids to look at for a query, in id order: from the state sets when they cover it, else all. */
   private candidates(q: InstanceQuery): Iterable<string> {
-    if (q.ids) return [...new Set(q.ids)].sort();
+    if (q.ids) return sortedUnique(q.ids);
     const states = asSet(q.state);
-    if (states && states.size < INSTANCE_STATES.length) {
+    if (states && [...states].every((s) => INDEXED.has(s))) {
       const ids: string[] = [];
-      for (const s of states) for (const id of this.byState.get(s) ?? []) ids.push(id);
+      for (const s of states) for (const id of this.byState.get(s)!) ids.push(id);
       return ids.sort();
     }
-    return this.order;
+    return this.slots.keys();
   }
 
   async listInstances(q: InstanceQuery): Promise<Page<Instance>> {
@@ -101,7 +143,7 @@ export class MemoryStateStore implements StateStore {
     let more = false;
     for (const id of this.candidates(q)) {
       if (q.cursor !== undefined && id <= q.cursor) continue;
-      const instance = this.instances.get(id);
+      const instance = this.slots.get(id)?.instance;
       if (!instance || !match(instance)) continue;
       if (items.length === limit) {
         more = true;
@@ -114,13 +156,10 @@ export class MemoryStateStore implements StateStore {
 
   async countInstances(q: Omit<InstanceQuery, 'limit' | 'cursor'>): Promise<Record<InstanceState, number>> {
     const counts = emptyCounts();
-    if (Object.values(q).every((v) => v === undefined)) {
-      for (const [state, ids] of this.byState) counts[state] = ids.size;
-      return counts;
-    }
+    if (Object.values(q).every((v) => v === undefined)) return Object.assign(counts, this.counts);
     const match = this.matches(q);
     for (const id of this.candidates(q)) {
-      const instance = this.instances.get(id);
+      const instance = this.slots.get(id)?.instance;
       if (instance && match(instance)) counts[instance.state]++;
     }
     return counts;
@@ -133,7 +172,7 @@ export class MemoryStateStore implements StateStore {
     const out: Instance[] = [];
     for (const id of this.byState.get('queued')!) {
       if (out.length >= q.limit) break;
-      const i = this.instances.get(id)!;
+      const i = this.slots.get(id)!.instance;
       if (heldTasks?.has(i.taskId)) continue;
       if (i.group !== undefined && heldGroups?.has(i.group)) continue;
       if (i.backfillId !== undefined && heldBackfills?.has(i.backfillId)) continue;
@@ -146,7 +185,7 @@ export class MemoryStateStore implements StateStore {
     const out: Instance[] = [];
     for (const state of states) {
       for (const id of this.byState.get(state)!) {
-        const i = this.instances.get(id)!;
+        const i = this.slots.get(id)!.instance;
         if (due(i)) out.push(i);
         if (out.length >= limit) return out;
       }
@@ -169,9 +208,10 @@ export class MemoryStateStore implements StateStore {
   async renewLeases(owner: string, instanceIds: string[], expiresAt: string): Promise<string[]> {
     const kept: string[] = [];
     for (const id of instanceIds) {
-      const i = this.instances.get(id);
-      if (!i?.lease || i.lease.owner !== owner) continue;
-      this.instances.set(id, { ...i, lease: { ...i.lease, expiresAt } });
+      const slot = this.slots.get(id);
+      const i = slot?.instance;
+      if (!slot || !i?.lease || i.lease.owner !== owner) continue;
+      slot.instance = { ...i, lease: { ...i.lease, expiresAt } };
       kept.push(id);
     }
     return kept;
@@ -185,27 +225,29 @@ export class MemoryStateStore implements StateStore {
     if (writes) {
       for (let i = 0; i < writes.length; i++) {
         const next = writes[i].next;
-        const prev = this.instances.get(next.id);
-        if (prev) {
-          if (prev.state !== next.state) {
-            this.byState.get(prev.state)!.delete(next.id);
-            this.byState.get(next.state)!.add(next.id);
-          }
+        const id = next.id;
+        const slot = this.slots.get(id);
+        if (slot) {
+          const from = slot.instance.state;
+          if (from !== next.state) this.move(id, from, next.state);
+          slot.instance = next;
         } else {
-          this.order.push(next.id);
-          this.byState.get(next.state)!.add(next.id);
-          if (next.logicalDate !== undefined) this.byDate.set(`${next.taskId}\u0000${next.logicalDate}`, next.id);
+          const orphans = this.orphanAudit.get(id);
+          if (orphans) this.orphanAudit.delete(id);
+          this.slots.set(id, { instance: next, first: orphans?.first ?? -1, last: orphans?.last ?? -1 });
+          this.counts[next.state]++;
+          if (INDEXED.has(next.state)) this.byState.get(next.state)!.add(id);
+          if (next.logicalDate !== undefined) this.byDate.set(`${next.taskId}\u0000${next.logicalDate}`, id);
         }
-        this.instances.set(next.id, next);
         instances[i] = next;
       }
     }
     const audit = batch.audit ?? (NONE as AuditEntry[]);
     for (let i = 0; i < audit.length; i++) {
       const entry = audit[i];
-      this.audit.push(entry);
-      if (entry.instanceIds) for (const id of entry.instanceIds) this.indexAudit(id, entry);
-      else if (entry.instanceId !== undefined) this.indexAudit(entry.instanceId, entry);
+      const at = this.audit.push(entry) - 1;
+      if (entry.instanceIds) for (const id of entry.instanceIds) this.indexAudit(id, at);
+      else if (entry.instanceId !== undefined) this.indexAudit(entry.instanceId, at);
     }
     let scopesChanged = false;
     let heldScopes = NONE as HeldScope[];
@@ -246,17 +288,39 @@ export class MemoryStateStore implements StateStore {
     if (this.listeners.size > 0) this.notify({ instances, audit, scopesChanged, heldScopes, releasedScopes, backfills, commands });
   }
 
-  private indexAudit(instanceId: string, entry: AuditEntry): void {
-    const list = this.auditByInstance.get(instanceId);
-    if (list) list.push(entry);
-    else this.auditByInstance.set(instanceId, [entry]);
+  private move(id: string, from: InstanceState, to: InstanceState): void {
+    this.counts[from]--;
+    this.counts[to]++;
+    if (INDEXED.has(from)) this.byState.get(from)!.delete(id);
+    if (INDEXED.has(to)) this.byState.get(to)!.add(id);
+  }
+
+  private indexAudit(instanceId: string, entryAt: number): void {
+    let chain: AuditChain | undefined = this.slots.get(instanceId);
+    if (!chain) {
+      chain = this.orphanAudit.get(instanceId);
+      if (!chain) this.orphanAudit.set(instanceId, (chain = { first: -1, last: -1 }));
+    }
+    if (this.nodes === this.nodeEntry.length) {
+      const entries = new Int32Array(this.nodes * 2);
+      entries.set(this.nodeEntry);
+      this.nodeEntry = entries;
+      const nexts = new Int32Array(this.nodes * 2);
+      nexts.set(this.nodeNext);
+      this.nodeNext = nexts;
+    }
+    const node = this.nodes++;
+    this.nodeEntry[node] = entryAt;
+    this.nodeNext[node] = -1;
+    if (chain.last === -1) chain.first = node;
+    else this.nodeNext[chain.last] = node;
+    chain.last = node;
   }
 
   private check(batch: CommitBatch): void {
-    const conflict = (message: string, id: string) => new TaskControlError('CONFLICT', message, { details: { id } });
     let seenDates: Set<string> | undefined;
     for (const { next, expectedVersion } of batch.instances ?? []) {
-      const prev = this.instances.get(next.id);
+      const prev = this.slots.get(next.id)?.instance;
       const actual = prev?.version ?? 0;
       if (actual !== expectedVersion) {
         throw conflict(`instance ${next.id} is at version ${actual}, expected ${expectedVersion}`, next.id);
@@ -305,7 +369,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   async queryAudit(q: AuditQuery): Promise<AuditEntry[]> {
-    const source = q.instanceId !== undefined ? (this.auditByInstance.get(q.instanceId) ?? []) : this.audit;
+    const source = q.instanceId === undefined ? this.audit : this.chain(q.instanceId);
     const out: AuditEntry[] = [];
     for (const e of source) {
       if (!auditMatches(e, q)) continue;
@@ -313,6 +377,14 @@ export class MemoryStateStore implements StateStore {
       if (q.pageSize !== undefined && out.length >= q.pageSize) break;
     }
     return q.limit !== undefined && out.length > q.limit ? out.slice(out.length - q.limit) : out;
+  }
+
+  /** The audit entries of one instance, oldest first. */
+  private chain(instanceId: string): AuditEntry[] {
+    const chain = this.slots.get(instanceId) ?? this.orphanAudit.get(instanceId);
+    const out: AuditEntry[] = [];
+    for (let node = chain?.first ?? -1; node !== -1; node = this.nodeNext[node]) out.push(this.audit[this.nodeEntry[node]]);
+    return out;
   }
 
   async listScopes(): Promise<HeldScope[]> {

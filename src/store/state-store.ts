@@ -213,6 +213,12 @@ export interface StoreNotice {
  * The contract suite in `taskctl/testing` defines what a correct store does.
  */
 export interface StateStore {
+  /**
+   * True when no other process writes to this store and every commit's notice has reached
+   * all subscribers before `commit()` resolves (the memory store). A controller then trusts
+   * what notices told it (held scopes) instead of asking the store on every submit.
+   */
+  readonly synchronousNotices?: boolean;
   /** The instance with this id, if any. */
   getInstance(id: string): Promise<Instance | undefined>;
   /** The instance of this task for this logical date, if any. */

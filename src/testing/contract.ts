@@ -183,6 +183,41 @@ export function storeContract(
       assert.equal(counts.paused, 0);
     });
 
+    test('lists, counts and scans follow every move, into and out of terminal states', async (store) => {
+      const a = instance({ state: 'queued' });
+      const b = instance({ state: 'queued' });
+      await store.commit({ instances: [{ next: a, expectedVersion: 0 }, { next: b, expectedVersion: 0 }] });
+      const aDone = { ...a, state: 'succeeded' as const, version: 2 };
+      const bFailed = { ...b, state: 'failed' as const, version: 2, retryAt: '2024-01-01T00:00:00.000Z' };
+      await store.commit({ instances: [{ next: aDone, expectedVersion: 1 }, { next: bFailed, expectedVersion: 1 }] });
+      const ids = async (state: Instance['state'] | Instance['state'][]) => (await store.listInstances({ state, limit: 10 })).items.map((i) => i.id);
+      assert.deepEqual(await ids('succeeded'), [a.id]);
+      assert.deepEqual(await ids(['succeeded', 'failed']), [a.id, b.id]);
+      assert.deepEqual(await ids('queued'), []);
+      assert.deepEqual((await store.queued({ limit: 10 })).map((i) => i.id), []);
+      assert.deepEqual((await store.dueRetries('2024-01-02T00:00:00.000Z', 10)).map((i) => i.id), [b.id]);
+      let counts = await store.countInstances({});
+      assert.equal(counts.succeeded, 1);
+      assert.equal(counts.failed, 1);
+      assert.equal(counts.queued, 0);
+      // a rerun takes a terminal instance back to queued
+      await store.commit({ instances: [{ next: { ...aDone, state: 'queued', attempt: 2, version: 3 }, expectedVersion: 2 }] });
+      assert.deepEqual(await ids('succeeded'), []);
+      assert.deepEqual((await store.queued({ limit: 10 })).map((i) => i.id), [a.id]);
+      counts = await store.countInstances({});
+      assert.equal(counts.succeeded, 0);
+      assert.equal(counts.queued, 1);
+      assert.equal((await store.countInstances({ state: 'succeeded' })).succeeded, 0);
+    });
+
+    test('audit entries written before their instance exists are found by its id', async (store) => {
+      const i = instance();
+      const early = entry({ instanceId: i.id, reason: 'early' });
+      await store.commit({ audit: [early] });
+      await store.commit({ instances: [{ next: i, expectedVersion: 0 }], audit: [entry({ instanceId: i.id, reason: 'with it' })] });
+      assert.deepEqual((await store.queryAudit({ instanceId: i.id })).map((e) => e.reason), ['early', 'with it']);
+    });
+
     test('queued() leaves out held tasks, groups and backfills, and honours the limit', async (store) => {
       const mk = (over: Partial<Instance>) => instance(over);
       const list = [mk({ taskId: 'a' }), mk({ taskId: 'b', group: 'g' }), mk({ taskId: 'c', backfillId: 'bf' }), mk({ taskId: 'd' }), mk({ taskId: 'e', state: 'paused' })];
