@@ -26,7 +26,7 @@ import {
   waitForOptionsSchema,
 } from '../schemas.js';
 import { MemoryStateStore } from '../store/memory-store.js';
-import type { BackfillRecord, CommandRecord, CommitBatch, HeldScope, InstanceQuery, StateStore, StoreNotice } from '../store/state-store.js';
+import type { BackfillRecord, CommandRecord, CommitBatch, HeldScope, InstanceQuery, StateStore, StoreNotice, VersionedWrite } from '../store/state-store.js';
 import {
   isTerminal,
   type AuditEntry,
@@ -292,6 +292,8 @@ export class TaskController {
   private readonly environment?: string;
   /** Held scopes as this controller knows them: loaded once, then kept current by store notices. */
   private scopes = new Map<string, HeldScope>();
+  /** New instances waiting for the next group commit. */
+  private createBatch: CreateBatch | undefined;
   /** True once `scopes` was loaded from the store; notices keep it current from then on. */
   private scopesCurrent = false;
   /** Counts scope notices, so that a load overtaken by one is done again. */
@@ -326,6 +328,7 @@ export class TaskController {
       leaseMs,
       newId,
       now,
+      nowMs: o.clock ? () => now().getTime() : () => timers.now(),
       iso: isoCache(),
     };
     this.authorizeHook = o.authorize;
@@ -468,11 +471,27 @@ export class TaskController {
    * unchanged. The instance is `pending` while upstream instances of the same logical date
    * have not succeeded, `paused` inside a held scope, `queued` otherwise.
    */
-  async submit(taskId: string, options: SubmitOptions = {}): Promise<Instance> {
-    if (typeof taskId !== 'string' || taskId.length === 0) parse(targetSchema, { taskId }, 'taskId');
-    const o: SubmitOptions = isEmptyObject(options) ? options : parse(submitOptionsSchema, options, 'options');
-    const task = this.core.tasks.get(taskId);
-    if (!task) throw new TaskControlError('NOT_FOUND', `task ${taskId} is not defined; call define() first`, { details: { taskId } });
+  submit(taskId: string, options: SubmitOptions = {}): Promise<Instance> {
+    // not an async function: the common case (no logical date, no authorize hook) hands back
+    // createInstance's own promise instead of a second one around it
+    let task: TaskDefinition;
+    let o: SubmitOptions;
+    try {
+      if (typeof taskId !== 'string' || taskId.length === 0) parse(targetSchema, { taskId }, 'taskId');
+      o = isEmptyObject(options) ? options : parse(submitOptionsSchema, options, 'options');
+      const found = this.core.tasks.get(taskId);
+      if (!found) throw new TaskControlError('NOT_FOUND', `task ${taskId} is not defined; call define() first`, { details: { taskId } });
+      task = found;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (o.logicalDate === undefined && !this.authorizeHook) return this.createInstance(task, o as { params?: Record<string, unknown>; actor?: string });
+    return this.submitChecked(task, o);
+  }
+
+  /** The rest of submit: an existing instance for the logical date, then `authorize`. */
+  private async submitChecked(task: TaskDefinition, o: SubmitOptions): Promise<Instance> {
+    const taskId = task.id;
     const logicalDate = o.logicalDate === undefined ? undefined : normalizeLogicalDate(o.logicalDate);
     if (logicalDate !== undefined) {
       const existing = await this.core.store.findInstance(taskId, logicalDate);
@@ -485,21 +504,32 @@ export class TaskController {
   }
 
   /** Create an instance (no validation, no authorization): shared by submit and backfill. */
-  async createInstance(
-    task: TaskDefinition,
-    o: { params?: Record<string, unknown>; logicalDate?: string; actor?: string; backfillId?: string },
-  ): Promise<Instance> {
-    const now = this.core.now();
-    const at = this.core.iso(now.getTime());
+  createInstance(task: TaskDefinition, o: CreateOptions): Promise<Instance> {
+    // the common case decides synchronously; held scopes the cache cannot answer for, and
+    // upstream dependencies, need the store first
+    const held = this.heldFromCache(task);
+    if (held === undefined || (task.dependsOn?.length && o.logicalDate !== undefined)) return this.createChecked(task, o);
+    return this.insert(task, o, held ? 'submit_held' : 'submit');
+  }
+
+  private async createChecked(task: TaskDefinition, o: CreateOptions): Promise<Instance> {
     const event: MachineEvent = (this.heldFromCache(task) ?? (await this.heldFromStore(task)))
       ? 'submit_held'
       : task.dependsOn?.length && o.logicalDate !== undefined && !(await this.upstreamDone({ taskId: task.id, logicalDate: o.logicalDate }))
         ? 'submit_pending'
         : 'submit';
-    const verdict = this.core.machine.apply(event, { instance: undefined, task, actor: o.actor, now, options: o });
-    if (!verdict.ok) throw new TaskControlError(verdict.code as 'GUARD_REJECTED', verdict.message, { details: { guard: verdict.guard } });
+    return this.insert(task, o, event);
+  }
+
+  /** Build the new instance and queue it for the next group commit. */
+  private insert(task: TaskDefinition, o: CreateOptions, event: MachineEvent): Promise<Instance> {
+    const ms = this.core.nowMs();
+    const verdict =
+      this.core.machine.allowed('none', event) ?? this.core.machine.apply(event, { instance: undefined, task, actor: o.actor, now: new Date(ms), options: o });
+    if (!verdict.ok) return Promise.reject(new TaskControlError(verdict.code as 'GUARD_REJECTED', verdict.message, { details: { guard: verdict.guard } }));
+    const at = this.core.iso(ms);
     const next: Instance = {
-      id: this.core.newId(),
+      id: this.core.newId(ms),
       taskId: task.id,
       params: { ...task.defaultParams, ...o.params },
       state: verdict.to,
@@ -511,39 +541,96 @@ export class TaskController {
     if (task.group !== undefined) next.group = task.group;
     if (o.logicalDate !== undefined) next.logicalDate = o.logicalDate;
     if (o.backfillId !== undefined) next.backfillId = o.backfillId;
-    const { write, entry } = buildTransition(this.core, undefined, next, event, { actor: o.actor ?? 'anonymous' });
-    try {
-      await this.core.store.commit({ instances: [write], audit: [entry] });
-    } catch (err) {
-      if (isTaskControlError(err, 'CONFLICT') && o.logicalDate !== undefined) {
-        const existing = await this.core.store.findInstance(task.id, o.logicalDate);
-        if (existing) return existing;
-      }
-      throw err;
+    const { write, entry } = buildTransition(this.core, undefined, next, event, { actor: o.actor ?? 'anonymous' }, ms);
+    const batch = this.enqueueCreate(write, entry);
+    return this.inserted(batch, batch.writes.length - 1, next, o);
+  }
+
+  /** Wait for the group commit of one new instance (a small frame: one per submit). */
+  private async inserted(batch: CreateBatch, index: number, next: Instance, o: CreateOptions): Promise<Instance> {
+    const errors = await batch.done;
+    if (errors?.[index] !== undefined) return this.insertFailed(errors[index], next, o);
+    return next.state === 'pending' ? this.settlePending(next) : next;
+  }
+
+  /** A repeated logical date that lost the race returns the instance that won it. */
+  private async insertFailed(err: unknown, next: Instance, o: CreateOptions): Promise<Instance> {
+    if (isTaskControlError(err, 'CONFLICT') && o.logicalDate !== undefined) {
+      const existing = await this.core.store.findInstance(next.taskId, o.logicalDate);
+      if (existing) return existing;
     }
-    if (next.state === 'pending') {
-      if (await this.upstreamDone(next)) {
-        // the upstream finished between our check and our commit, so its release missed us
-        return (
-          (await this.runtime.transitionIf(next.id, ['pending'], 'ready', 'system:dependencies', () => ({}))) ??
-          (await this.core.store.getInstance(next.id)) ??
-          next
-        );
-      }
-      const blocked = await this.failedUpstream(next);
-      if (blocked) {
-        // the upstream already failed for good (or was stopped): this instance would wait forever
-        return (
-          (await this.runtime.transitionIf(next.id, ['pending'], 'upstream_failed', 'system:dependencies', () => ({
-            endedAt: this.core.now().toISOString(),
-            error: { code: 'UPSTREAM_FAILED', message: `upstream ${blocked.taskId} ${blocked.state}` },
-          }), undefined, { reason: `upstream ${blocked.taskId} ${blocked.state}` })) ??
-          (await this.core.store.getInstance(next.id)) ??
-          next
-        );
-      }
+    throw err;
+  }
+
+  /** A new pending instance whose upstream settled while it was being created. */
+  private async settlePending(next: Instance): Promise<Instance> {
+    if (await this.upstreamDone(next)) {
+      // the upstream finished between our check and our commit, so its release missed us
+      return (
+        (await this.runtime.transitionIf(next.id, ['pending'], 'ready', 'system:dependencies', () => ({}))) ??
+        (await this.core.store.getInstance(next.id)) ??
+        next
+      );
+    }
+    const blocked = await this.failedUpstream(next);
+    if (blocked) {
+      // the upstream already failed for good (or was stopped): this instance would wait forever
+      return (
+        (await this.runtime.transitionIf(next.id, ['pending'], 'upstream_failed', 'system:dependencies', () => ({
+          endedAt: this.core.now().toISOString(),
+          error: { code: 'UPSTREAM_FAILED', message: `upstream ${blocked.taskId} ${blocked.state}` },
+        }), undefined, { reason: `upstream ${blocked.taskId} ${blocked.state}` })) ??
+        (await this.core.store.getInstance(next.id)) ??
+        next
+      );
     }
     return next;
+  }
+
+  /**
+   * Commit a new instance together with the others created in the same turn of the event
+   * loop: a burst of submits is one commit (and one store notice) instead of hundreds. If
+   * the batch loses a race (a logical date taken meanwhile), each is committed on its own,
+   * so that only the one in conflict fails.
+   */
+  private enqueueCreate(write: VersionedWrite<Instance>, entry: AuditEntry): CreateBatch {
+    let batch = this.createBatch;
+    if (batch === undefined) {
+      let settle!: (errors: unknown[] | undefined) => void;
+      const done = new Promise<unknown[] | undefined>((resolve) => (settle = resolve));
+      const created: CreateBatch = { writes: [], audit: [], done, settle };
+      batch = this.createBatch = created;
+      queueMicrotask(() => {
+        this.createBatch = undefined;
+        void this.flushCreates(created);
+      });
+    }
+    batch.writes.push(write);
+    batch.audit.push(entry);
+    return batch;
+  }
+
+  private async flushCreates(batch: CreateBatch): Promise<void> {
+    // the store is asked once for the whole batch; only a conflict splits it up
+    try {
+      await this.core.store.commit({ instances: batch.writes, audit: batch.audit });
+      batch.settle(undefined);
+      return;
+    } catch (err) {
+      if (batch.writes.length === 1 || !isTaskControlError(err, 'CONFLICT')) {
+        batch.settle(batch.writes.map(() => err));
+        return;
+      }
+    }
+    const errors: unknown[] = [];
+    for (let i = 0; i < batch.writes.length; i++) {
+      try {
+        await this.core.store.commit({ instances: [batch.writes[i]], audit: [batch.audit[i]] });
+      } catch (err) {
+        errors[i] = err;
+      }
+    }
+    batch.settle(errors);
   }
 
   /** The instance with this id, if it exists. */
@@ -1884,6 +1971,23 @@ export class TaskController {
   get running(): number {
     return this.runtime.runningCount;
   }
+}
+
+/** What {@link TaskController.createInstance} is told besides the task. */
+type CreateOptions = {
+  params?: Record<string, unknown>;
+  logicalDate?: string;
+  actor?: string;
+  backfillId?: string;
+};
+
+/** Instance creations committed together, and what each of them met. */
+interface CreateBatch {
+  writes: VersionedWrite<Instance>[];
+  audit: AuditEntry[];
+  /** Resolves once committed: undefined when all went in, else the error of each that failed (by index). */
+  done: Promise<unknown[] | undefined>;
+  settle: (errors: unknown[] | undefined) => void;
 }
 
 /** Whether one of these held scopes covers new instances of the task. */

@@ -14,8 +14,11 @@ export interface Core {
   readonly tasks: Map<string, TaskDefinition>;
   readonly timers: TimerHost;
   readonly leaseMs: number;
-  newId(): string;
+  /** A new ULID; `ms` is the time to stamp it with when the caller has just read the clock. */
+  newId(ms?: number): string;
   now(): Date;
+  /** `now().getTime()`, without a Date when the clock is the timers' own. */
+  nowMs(): number;
   /** `new Date(ms).toISOString()`, cached per millisecond. */
   iso(ms: number): string;
 }
@@ -52,12 +55,12 @@ const PAIR_INDEX = new Map(PAIRS.map((pair, i) => [pair, i]));
  * monotonic factory does, but by looking up the last two characters in a table instead of
  * rebuilding the whole string: hundreds of ids per millisecond on the hot path.
  */
-export function idFactory(now: () => number): () => string {
+export function idFactory(now: () => number): (ms?: number) => string {
   let lastTime = -1;
   let head = ''; // the first 24 characters of the last id
   let tail = 0; // the index in PAIRS of its last two characters
-  return () => {
-    const time = now();
+  return (ms) => {
+    const time = ms ?? now();
     if (time > lastTime) {
       const id = ulid(time, pooledRandom);
       lastTime = time;
@@ -99,11 +102,12 @@ export function buildTransition(
   next: Instance,
   event: MachineEvent,
   meta: TransitionMeta,
+  ms?: number,
 ): { write: VersionedWrite<Instance>; entry: AuditEntry } {
   const at = next.updatedAt;
   const from: InstanceState | 'none' = instance?.state ?? 'none';
   const entry: AuditEntry = {
-    id: core.newId(),
+    id: core.newId(ms),
     at,
     actor: meta.actor,
     kind: 'transition',
@@ -121,24 +125,48 @@ export function buildTransition(
   return { write: { next, expectedVersion: instance?.version ?? 0 }, entry };
 }
 
-/** The instance after a transition: new state, bumped version, the patch applied. */
+/** The optional fields transitions set and clear; {@link advance} rebuilds them in this order. */
+const TRANSIENT = new Set<string>(['lease', 'deadlineAt', 'retryAt', 'error', 'endedAt', 'startedAt', 'progress', 'checkpoint', 'result']);
+
+/**
+ * The instance after a transition: new state, bumped version, the patch applied (a patch
+ * value of undefined clears that field).
+ *
+ * Records stay free of explicit undefined fields (so every store serialises them alike) and
+ * out of V8's slow dictionary mode: the fields transitions change are taken out with one
+ * object rest (a fast copy of the others), then put back in a fixed order, so that every
+ * instance has one of a few shapes.
+ */
 export function advance(instance: Instance, to: InstanceState, patch: Partial<Instance>, at: string): Instance {
-  // Copy field by field rather than spread-and-delete: records stay free of explicit
-  // undefined fields (so every store serialises them alike) and out of V8's slow dictionary mode.
-  const next = { ...instance } as Record<string, unknown>;
-  let drop = false;
-  for (const key in patch) {
-    const value = patch[key as keyof Instance];
-    if (value === undefined) drop ||= key in next;
-    else next[key] = value;
-  }
+  const { lease, deadlineAt, retryAt, error, endedAt, startedAt, progress, checkpoint, result, ...rest } = instance;
+  const next = rest as Instance;
   next.state = to;
   next.version = instance.version + 1;
   next.updatedAt = at;
-  if (!drop) return next as unknown as Instance;
-  const clean: Record<string, unknown> = {};
-  for (const key in next) {
-    if (next[key] !== undefined && !(key in patch && patch[key as keyof Instance] === undefined)) clean[key] = next[key];
+  for (const key in patch) {
+    if (TRANSIENT.has(key)) continue;
+    const value = patch[key as keyof Instance];
+    if (value !== undefined) (next as unknown as Record<string, unknown>)[key] = value;
+    // no transition clears these today; if one ever does, correctness beats speed
+    else delete (next as unknown as Record<string, unknown>)[key];
   }
-  return clean as unknown as Instance;
+  const v = 'lease' in patch ? patch.lease : lease;
+  if (v !== undefined) next.lease = v;
+  const d = 'deadlineAt' in patch ? patch.deadlineAt : deadlineAt;
+  if (d !== undefined) next.deadlineAt = d;
+  const r = 'retryAt' in patch ? patch.retryAt : retryAt;
+  if (r !== undefined) next.retryAt = r;
+  const e = 'error' in patch ? patch.error : error;
+  if (e !== undefined) next.error = e;
+  const s = 'startedAt' in patch ? patch.startedAt : startedAt;
+  if (s !== undefined) next.startedAt = s;
+  const ended = 'endedAt' in patch ? patch.endedAt : endedAt;
+  if (ended !== undefined) next.endedAt = ended;
+  const p = 'progress' in patch ? patch.progress : progress;
+  if (p !== undefined) next.progress = p;
+  const c = 'checkpoint' in patch ? patch.checkpoint : checkpoint;
+  if (c !== undefined) next.checkpoint = c;
+  const res = 'result' in patch ? patch.result : result;
+  if (res !== undefined) next.result = res;
+  return next;
 }

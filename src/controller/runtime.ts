@@ -141,6 +141,9 @@ export class AbortReason extends Error {
 }
 
 type Outcome = { kind: 'ok'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'unwound' };
+const UNWOUND: Outcome = Object.freeze({ kind: 'unwound' });
+/** What most executors return: nothing. */
+const OK_EMPTY: Outcome = Object.freeze({ kind: 'ok', value: undefined });
 
 /** The commit that settles one run. */
 interface FinishPlan {
@@ -153,13 +156,6 @@ interface FinishPlan {
 interface FinishItem {
   run: Run;
   outcome: Outcome;
-}
-
-/** Outcomes committed together, and the promise their executions wait on. */
-interface FinishBatch {
-  items: FinishItem[];
-  done: Promise<void>;
-  resolve: () => void;
 }
 
 /** A prepared claim of one queued instance. */
@@ -197,9 +193,11 @@ export class Runtime {
   /** Runs suspended in place: their instance is paused, their executor still alive. */
   private readonly suspended = new Map<string, Run>();
   /** Executions in flight (suspended ones included), to wait for on shutdown. */
-  private readonly inflight = new Set<Promise<void>>();
+  private inflight = 0;
+  /** Called when `inflight` drops to 0 (shutdown waits for that). */
+  private readonly idleWaiters: (() => void)[] = [];
   /** Outcomes waiting for the next group commit. */
-  private finishBatch: FinishBatch | undefined;
+  private finishBatch: FinishItem[] | undefined;
   private started = false;
   private stopping = false;
   private pumping = false;
@@ -278,9 +276,10 @@ export class Runtime {
           const found = this.core.store.claimQueued
             ? await this.core.store.claimQueued({ ...query, owner: this.core.id, holdMs: this.core.leaseMs })
             : await this.core.store.queued(query);
-          const candidates = found.filter((c) => !this.runs.has(c.id));
+          const candidates: Instance[] = [];
+          for (const c of found) if (!this.runs.has(c.id) && candidates.length < free) candidates.push(c);
           if (candidates.length === 0) break;
-          const claimed = await this.claimAll(candidates.slice(0, this.concurrency - this.runs.size));
+          const claimed = await this.claimAll(candidates);
           // nothing claimable (lost races, a guard refusing 'start'): wait for the next notice or sweep
           if (claimed === 0) break;
         }
@@ -296,10 +295,19 @@ export class Runtime {
   private async claimAll(candidates: Instance[]): Promise<number> {
     if (candidates.length === 0 || this.stopping) return 0;
     if (candidates.length > 1) {
-      const claims = candidates.map((c) => this.prepareClaim(c)).filter((c): c is Claim => c !== undefined);
+      const claims: Claim[] = [];
+      const writes: VersionedWrite<Instance>[] = [];
+      const audit: AuditEntry[] = [];
+      for (const candidate of candidates) {
+        const claim = this.prepareClaim(candidate);
+        if (!claim) continue;
+        claims.push(claim);
+        writes.push(claim.write);
+        audit.push(claim.entry);
+      }
       if (claims.length === 0) return 0;
       try {
-        await this.core.store.commit({ instances: claims.map((c) => c.write), audit: claims.map((c) => c.entry) });
+        await this.core.store.commit({ instances: writes, audit });
       } catch (err) {
         for (const claim of claims) this.rollbackClaim(claim);
         if (!isTaskControlError(err, 'CONFLICT')) throw err;
@@ -331,12 +339,14 @@ export class Runtime {
   /** Build the queued -> running write and register the run (before the commit, so that a pause arriving with its notice finds it). */
   private prepareClaim(candidate: Instance): Claim | undefined {
     if (this.runs.has(candidate.id)) return undefined;
-    const now = this.core.now();
-    const outcome = this.core.machine.apply('start', { instance: candidate, task: this.core.tasks.get(candidate.taskId), now });
+    const ms = this.core.nowMs();
+    const outcome =
+      this.core.machine.allowed(candidate.state, 'start') ??
+      this.core.machine.apply('start', { instance: candidate, task: this.core.tasks.get(candidate.taskId), now: new Date(ms) });
     if (!outcome.ok) return undefined;
     const sleeper = this.suspended.get(candidate.id);
     const reattach = sleeper !== undefined && candidate.lease?.owner === this.core.id && candidate.lease.token === sleeper.token;
-    const at = this.core.iso(now.getTime());
+    const at = this.core.iso(ms);
     // a fencing token above every earlier one, even after the lease was cleared (pause,
     // requeue): the version only grows, so a former owner's token never matches again
     const token = Math.max(candidate.lease?.token ?? 0, candidate.version) + 1;
@@ -344,13 +354,13 @@ export class Runtime {
       candidate,
       outcome.to,
       {
-        lease: { owner: this.core.id, token, expiresAt: this.leaseIso(now.getTime() + this.core.leaseMs) },
+        lease: { owner: this.core.id, token, expiresAt: this.leaseIso(ms + this.core.leaseMs) },
         startedAt: at,
         deadlineAt: undefined,
       },
       at,
     );
-    const { write, entry } = buildTransition(this.core, candidate, next, 'start', this.claimMeta);
+    const { write, entry } = buildTransition(this.core, candidate, next, 'start', this.claimMeta, ms);
     let run: Run;
     if (reattach) {
       run = sleeper;
@@ -386,9 +396,8 @@ export class Runtime {
     }
     // a pause or takeover committed meanwhile reached the run through its notice already;
     // concurrency is enforced by claiming: only `concurrency - running` instances are claimed
-    const execution = this.execute(run, run.instance);
-    this.inflight.add(execution);
-    void execution.finally(() => this.inflight.delete(execution));
+    this.inflight++;
+    void this.execute(run, run.instance);
   }
 
   private context(run: Run, instance: Instance): ExecutionContext {
@@ -447,29 +456,38 @@ export class Runtime {
     throw new AbortReason('conflict');
   }
 
+  /** Run the executor, then hand the outcome to the next group commit (which cleans up after it). */
   private async execute(run: Run, instance: Instance): Promise<void> {
-    const task = this.core.tasks.get(instance.taskId);
-    if (task?.timeoutMs !== undefined) {
-      run.timeoutTimer = this.core.timers.setTimeout(() => void this.timeout(run), task.timeoutMs);
-    }
     let outcome: Outcome;
     try {
+      const timeoutMs = this.core.tasks.get(instance.taskId)?.timeoutMs;
+      if (timeoutMs !== undefined) this.armTimeout(run, timeoutMs);
       if (run.abandoned) throw run.abort.signal.reason;
-      const value = await this.executor!.execute(this.context(run, instance));
-      outcome = run.unwound ? { kind: 'unwound' } : { kind: 'ok', value };
+      const value = await this.executor!.execute(new RunContext(run, instance, this));
+      outcome = run.unwound ? UNWOUND : value === undefined ? OK_EMPTY : { kind: 'ok', value };
     } catch (error) {
-      outcome = run.unwound || error instanceof PauseUnwind ? { kind: 'unwound' } : { kind: 'error', error };
+      outcome = run.unwound || error instanceof PauseUnwind ? UNWOUND : { kind: 'error', error };
     }
     if (run.timeoutTimer !== undefined) this.core.timers.clearTimeout(run.timeoutTimer);
-    try {
-      await this.finish(run, outcome);
-    } catch (err) {
-      this.hooks.error(err, 'finish');
-    } finally {
-      if (this.runs.get(run.instanceId) === run) this.runs.delete(run.instanceId);
-      if (this.suspended.get(run.instanceId) === run) this.dropSuspended(run);
-      this.schedulePump();
-    }
+    this.finish(run, outcome);
+  }
+
+  /** Start the task's `timeoutMs` timer for a run (apart, so that execute() holds no closure). */
+  private armTimeout(run: Run, timeoutMs: number): void {
+    run.timeoutTimer = this.core.timers.setTimeout(() => void this.timeout(run), timeoutMs);
+  }
+
+  /** A run's outcome is committed (or could not be): free its slot and look for more work. */
+  private settled(run: Run): void {
+    if (this.runs.get(run.instanceId) === run) this.runs.delete(run.instanceId);
+    if (this.suspended.get(run.instanceId) === run) this.dropSuspended(run);
+    this.schedulePump();
+    if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** Resolves once no execution is in flight. */
+  private idle(): Promise<void> {
+    return this.inflight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async lateResult(run: Run, outcome: Outcome): Promise<void> {
@@ -496,23 +514,22 @@ export class Runtime {
 
   /**
    * Commit a run's outcome. Outcomes that arrive together are committed together (one
-   * batch); if that batch loses a race, each is retried on its own. Resolves (never
-   * rejects: errors go to the error hook) once the whole batch is settled.
+   * batch); if that batch loses a race, each is retried on its own. Once the batch is
+   * settled (errors go to the error hook), each run's slot is freed.
    */
-  private finish(run: Run, outcome: Outcome): Promise<void> {
+  private finish(run: Run, outcome: Outcome): void {
     let batch = this.finishBatch;
     if (batch === undefined) {
-      let resolve!: () => void;
-      const done = new Promise<void>((r) => (resolve = r));
-      const created: FinishBatch = { items: [], done, resolve };
+      const created: FinishItem[] = [];
       batch = this.finishBatch = created;
       queueMicrotask(() => {
         this.finishBatch = undefined;
-        void this.commitFinishes(created.items).finally(created.resolve);
+        void this.commitFinishes(created).finally(() => {
+          for (const item of created) this.settled(item.run);
+        });
       });
     }
-    batch.items.push({ run, outcome });
-    return batch.done;
+    batch.push({ run, outcome });
   }
 
   private async commitFinishes(items: FinishItem[]): Promise<void> {
@@ -569,8 +586,8 @@ export class Runtime {
   /** The write that settles a run, or undefined when its instance has moved on without it. */
   private planFinish(run: Run, outcome: Outcome, current: Instance | undefined): FinishPlan | undefined {
     if (!current || current.lease?.token !== run.token || !ACTIVE.has(current.state)) return undefined;
-    const now = this.core.now();
-    const at = this.core.iso(now.getTime());
+    const ms = this.core.nowMs();
+    const at = this.core.iso(ms);
     const task = this.core.tasks.get(current.taskId);
     let event: MachineEvent;
     const patch: Partial<Instance> = { lease: undefined, deadlineAt: undefined, progress: run.progress ?? current.progress };
@@ -592,13 +609,13 @@ export class Runtime {
       patch.error = describeError(outcome.error);
       patch.endedAt = at;
       if (current.attempt < (task?.maxAttempts ?? 1)) {
-        patch.retryAt = new Date(now.getTime() + (task?.retryDelayMs ?? 0)).toISOString();
+        patch.retryAt = new Date(ms + (task?.retryDelayMs ?? 0)).toISOString();
       }
     }
-    const verdict = this.core.machine.apply(event, { instance: current, task, now });
+    const verdict = this.core.machine.allowed(current.state, event) ?? this.core.machine.apply(event, { instance: current, task, now: new Date(ms) });
     if (!verdict.ok) return undefined;
     const next = advance(current, verdict.to, patch, at);
-    const { write, entry } = buildTransition(this.core, current, next, event, EXECUTOR_META);
+    const { write, entry } = buildTransition(this.core, current, next, event, EXECUTOR_META, ms);
     if (event === 'succeed' && next.result !== undefined) entry.result = next.result;
     return { write, entry, next };
   }
@@ -880,7 +897,7 @@ export class Runtime {
     if (this.sweepHandle !== undefined) this.core.timers.clearTimeout(this.sweepHandle);
     for (const timer of this.deadlineTimers.values()) this.core.timers.clearTimeout(timer);
     this.deadlineTimers.clear();
-    const idle = Promise.all(this.inflight).then(() => undefined);
+    const idle = this.idle();
     if (this.runs.size > 0 && graceMs > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
@@ -911,7 +928,7 @@ export class Runtime {
       }
     }
     let last: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.inflight), new Promise((resolve) => (last = setTimeout(resolve, 1000)))]);
+    await Promise.race([this.idle(), new Promise((resolve) => (last = setTimeout(resolve, 1000)))]);
     clearTimeout(last);
     this.started = false;
   }

@@ -100,6 +100,9 @@ for (const row of TRANSITIONS) {
   byEvent.set(row.event, row);
 }
 
+// an allowed change says the same every time: one frozen outcome per row, not one per call
+const allowed = new Map<TransitionRow, ApplyOutcome>(TRANSITIONS.map((row) => [row, Object.freeze({ ok: true as const, row, to: row.to })]));
+
 /** The row for `event` in state `from`, if the table has one. */
 export function findTransition(from: InstanceState | 'none', event: MachineEvent): TransitionRow | undefined {
   return rowIndex.get(from)?.get(event);
@@ -134,6 +137,17 @@ export class StateMachine {
     };
   }
 
+  /**
+   * The outcome of `event` from `from` when no guard can have a say (the row has none and
+   * no host guard is registered): the hot path of a dispatcher, without building a guard
+   * context. Undefined means "call {@link apply}", which also reports illegal changes.
+   */
+  allowed(from: InstanceState | 'none', event: MachineEvent): ApplyOutcome | undefined {
+    if (this.hostGuards.length > 0) return undefined;
+    const row = findTransition(from, event);
+    return row === undefined || row.guard ? undefined : allowed.get(row);
+  }
+
   /** Decide what `event` does to an instance in state `from`. */
   apply(event: MachineEvent, ctx: Omit<GuardContext, 'event' | 'to' | 'from'> & { from?: InstanceState | 'none' }): ApplyOutcome {
     const from = ctx.from ?? ctx.instance?.state ?? 'none';
@@ -145,7 +159,7 @@ export class StateMachine {
         message: `${ctx.instance ? `instance ${ctx.instance.id}` : 'a new instance'} cannot go through '${event}' from '${from}'`,
       };
     }
-    if (!row.guard && this.hostGuards.length === 0) return { ok: true, row, to: row.to };
+    if (!row.guard && this.hostGuards.length === 0) return allowed.get(row)!;
     const full: GuardContext = { ...ctx, from, to: row.to, event };
     if (row.guard) {
       const guard = this.guards.get(row.guard);
@@ -158,7 +172,7 @@ export class StateMachine {
       const refused = verdictToOutcome(hostGuard.check(full), hostGuard.name);
       if (refused) return refused;
     }
-    return { ok: true, row, to: row.to };
+    return allowed.get(row)!;
   }
 
   /** Like {@link apply}, but throws a {@link TaskControlError} when the change is refused. */

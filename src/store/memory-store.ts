@@ -55,6 +55,9 @@ export function auditMatches(entry: AuditEntry, q: AuditQuery): boolean {
 /** States whose instances a store query enumerates (dispatch, leases, deadlines, retries). */
 const INDEXED: ReadonlySet<InstanceState> = new Set(['pending', 'queued', 'running', 'pausing', 'paused', 'stopping', 'failed']);
 
+/** An id set for each indexed state, nothing for the others. */
+type StateSets = Partial<Record<InstanceState, Set<string>>>;
+
 /** Where an instance's audit entries are: the first and last node of its chain (-1: none). */
 interface AuditChain {
   first: number;
@@ -81,7 +84,15 @@ export class MemoryStateStore implements StateStore {
   /** Every instance, in creation order (ULIDs are monotonic, so this is also id order). */
   private readonly slots = new Map<string, Slot>();
   /** Ids per indexed state, each set in the order its instances entered that state. */
-  private readonly byState = new Map<InstanceState, Set<string>>([...INDEXED].map((s) => [s, new Set<string>()]));
+  private readonly byState: StateSets = {
+    pending: new Set(),
+    queued: new Set(),
+    running: new Set(),
+    pausing: new Set(),
+    paused: new Set(),
+    stopping: new Set(),
+    failed: new Set(),
+  };
   private readonly counts = emptyCounts();
   private readonly byDate = new Map<string, string>();
   private readonly audit: AuditEntry[] = [];
@@ -130,7 +141,7 @@ export class MemoryStateStore implements StateStore {
     const states = asSet(q.state);
     if (states && [...states].every((s) => INDEXED.has(s))) {
       const ids: string[] = [];
-      for (const s of states) for (const id of this.byState.get(s)!) ids.push(id);
+      for (const s of states) for (const id of this.byState[s]!) ids.push(id);
       return ids.sort();
     }
     return this.slots.keys();
@@ -170,7 +181,7 @@ export class MemoryStateStore implements StateStore {
     const heldGroups = q.heldGroups?.length ? new Set(q.heldGroups) : undefined;
     const heldBackfills = q.heldBackfills?.length ? new Set(q.heldBackfills) : undefined;
     const out: Instance[] = [];
-    for (const id of this.byState.get('queued')!) {
+    for (const id of this.byState.queued!) {
       if (out.length >= q.limit) break;
       const i = this.slots.get(id)!.instance;
       if (heldTasks?.has(i.taskId)) continue;
@@ -184,7 +195,7 @@ export class MemoryStateStore implements StateStore {
   private scan(states: InstanceState[], limit: number, due: (i: Instance) => boolean): Instance[] {
     const out: Instance[] = [];
     for (const state of states) {
-      for (const id of this.byState.get(state)!) {
+      for (const id of this.byState[state]!) {
         const i = this.slots.get(id)!.instance;
         if (due(i)) out.push(i);
         if (out.length >= limit) return out;
@@ -236,7 +247,7 @@ export class MemoryStateStore implements StateStore {
           if (orphans) this.orphanAudit.delete(id);
           this.slots.set(id, { instance: next, first: orphans?.first ?? -1, last: orphans?.last ?? -1 });
           this.counts[next.state]++;
-          if (INDEXED.has(next.state)) this.byState.get(next.state)!.add(id);
+          this.byState[next.state]?.add(id);
           if (next.logicalDate !== undefined) this.byDate.set(`${next.taskId}\u0000${next.logicalDate}`, id);
         }
         instances[i] = next;
@@ -291,8 +302,8 @@ export class MemoryStateStore implements StateStore {
   private move(id: string, from: InstanceState, to: InstanceState): void {
     this.counts[from]--;
     this.counts[to]++;
-    if (INDEXED.has(from)) this.byState.get(from)!.delete(id);
-    if (INDEXED.has(to)) this.byState.get(to)!.add(id);
+    this.byState[from]?.delete(id);
+    this.byState[to]?.add(id);
   }
 
   private indexAudit(instanceId: string, entryAt: number): void {
