@@ -10,6 +10,7 @@ import type {
   QueuedQuery,
   StateStore,
   StoreNotice,
+  VersionedWrite,
 } from './state-store.js';
 
 function asSet<T>(value: T | T[] | undefined): Set<T> | undefined {
@@ -55,8 +56,67 @@ export function auditMatches(entry: AuditEntry, q: AuditQuery): boolean {
 /** States whose instances a store query enumerates (dispatch, leases, deadlines, retries). */
 const INDEXED: ReadonlySet<InstanceState> = new Set(['pending', 'queued', 'running', 'pausing', 'paused', 'stopping', 'failed']);
 
-/** An id set for each indexed state, nothing for the others. */
-type StateSets = Partial<Record<InstanceState, Set<string>>>;
+/**
+ * The instances in one state, in the order they entered it. Leaving is lazy: an entry is
+ * live while its slot's `moves` still equals the one recorded with it, and dead entries are
+ * dropped from the front as they come and compacted away once they outnumber the live ones.
+ * No hashing on the hot path: entering is a push, leaving a counter.
+ */
+class StateList {
+  private slots: Slot[] = [];
+  private moves: number[] = [];
+  private head = 0;
+  private dead = 0;
+
+  add(slot: Slot): void {
+    this.slots.push(slot);
+    this.moves.push(slot.moves);
+  }
+
+  /** One of this list's slots moved to another state: its entry here is dead. */
+  left(): void {
+    this.dead++;
+    // skip dead entries at the front (a queue drains there), compact when most are dead
+    while (this.head < this.slots.length && this.slots[this.head].moves !== this.moves[this.head]) {
+      this.head++;
+      this.dead--;
+    }
+    if (this.dead > 64 && this.dead > this.slots.length - this.head - this.dead) this.compact();
+    else if (this.head > 1024 && this.head > this.slots.length / 2) this.compact();
+  }
+
+  private compact(): void {
+    const slots: Slot[] = [];
+    const moves: number[] = [];
+    for (let i = this.head; i < this.slots.length; i++) {
+      if (this.slots[i].moves !== this.moves[i]) continue;
+      slots.push(this.slots[i]);
+      moves.push(this.moves[i]);
+    }
+    this.slots = slots;
+    this.moves = moves;
+    this.head = 0;
+    this.dead = 0;
+  }
+
+  /** Index of the first entry (for a loop up to {@link end}). */
+  start(): number {
+    return this.head;
+  }
+
+  end(): number {
+    return this.slots.length;
+  }
+
+  /** The slot of entry `i` if it is live. */
+  at(i: number): Slot | undefined {
+    const slot = this.slots[i];
+    return slot.moves === this.moves[i] ? slot : undefined;
+  }
+}
+
+/** A list for each indexed state, nothing for the others. */
+type StateLists = Partial<Record<InstanceState, StateList>>;
 
 /** Where an instance's audit entries are: the first and last node of its chain (-1: none). */
 interface AuditChain {
@@ -67,6 +127,8 @@ interface AuditChain {
 /** One instance as the memory store keeps it: its latest version and its audit chain. */
 interface Slot extends AuditChain {
   instance: Instance;
+  /** Bumped each time the instance changes state (what makes its old state-list entries dead). */
+  moves: number;
 }
 
 /**
@@ -84,15 +146,17 @@ export class MemoryStateStore implements StateStore {
   /** Every instance, in creation order (ULIDs are monotonic, so this is also id order). */
   private readonly slots = new Map<string, Slot>();
   /** Ids per indexed state, each set in the order its instances entered that state. */
-  private readonly byState: StateSets = {
-    pending: new Set(),
-    queued: new Set(),
-    running: new Set(),
-    pausing: new Set(),
-    paused: new Set(),
-    stopping: new Set(),
-    failed: new Set(),
+  private readonly byState: StateLists = {
+    pending: new StateList(),
+    queued: new StateList(),
+    running: new StateList(),
+    pausing: new StateList(),
+    paused: new StateList(),
+    stopping: new StateList(),
+    failed: new StateList(),
   };
+  /** The slots `check()` found for the writes of the batch being committed. */
+  private found: (Slot | undefined)[] = [];
   private readonly counts = emptyCounts();
   private readonly byDate = new Map<string, string>();
   private readonly audit: AuditEntry[] = [];
@@ -141,7 +205,13 @@ export class MemoryStateStore implements StateStore {
     const states = asSet(q.state);
     if (states && [...states].every((s) => INDEXED.has(s))) {
       const ids: string[] = [];
-      for (const s of states) for (const id of this.byState[s]!) ids.push(id);
+      for (const s of states) {
+        const list = this.byState[s]!;
+        for (let i = list.start(); i < list.end(); i++) {
+          const slot = list.at(i);
+          if (slot) ids.push(slot.instance.id);
+        }
+      }
       return ids.sort();
     }
     return this.slots.keys();
@@ -181,9 +251,10 @@ export class MemoryStateStore implements StateStore {
     const heldGroups = q.heldGroups?.length ? new Set(q.heldGroups) : undefined;
     const heldBackfills = q.heldBackfills?.length ? new Set(q.heldBackfills) : undefined;
     const out: Instance[] = [];
-    for (const id of this.byState.queued!) {
-      if (out.length >= q.limit) break;
-      const i = this.slots.get(id)!.instance;
+    const list = this.byState.queued!;
+    for (let n = list.start(); n < list.end() && out.length < q.limit; n++) {
+      const i = list.at(n)?.instance;
+      if (!i) continue;
       if (heldTasks?.has(i.taskId)) continue;
       if (i.group !== undefined && heldGroups?.has(i.group)) continue;
       if (i.backfillId !== undefined && heldBackfills?.has(i.backfillId)) continue;
@@ -195,8 +266,10 @@ export class MemoryStateStore implements StateStore {
   private scan(states: InstanceState[], limit: number, due: (i: Instance) => boolean): Instance[] {
     const out: Instance[] = [];
     for (const state of states) {
-      for (const id of this.byState[state]!) {
-        const i = this.slots.get(id)!.instance;
+      const list = this.byState[state]!;
+      for (let n = list.start(); n < list.end(); n++) {
+        const i = list.at(n)?.instance;
+        if (!i) continue;
         if (due(i)) out.push(i);
         if (out.length >= limit) return out;
       }
@@ -237,17 +310,18 @@ export class MemoryStateStore implements StateStore {
       for (let i = 0; i < writes.length; i++) {
         const next = writes[i].next;
         const id = next.id;
-        const slot = this.slots.get(id);
+        const slot = this.found[i];
         if (slot) {
           const from = slot.instance.state;
-          if (from !== next.state) this.move(id, from, next.state);
           slot.instance = next;
+          if (from !== next.state) this.move(slot, from, next.state);
         } else {
           const orphans = this.orphanAudit.get(id);
           if (orphans) this.orphanAudit.delete(id);
-          this.slots.set(id, { instance: next, first: orphans?.first ?? -1, last: orphans?.last ?? -1 });
+          const created: Slot = { instance: next, first: orphans?.first ?? -1, last: orphans?.last ?? -1, moves: 0 };
+          this.slots.set(id, created);
           this.counts[next.state]++;
-          this.byState[next.state]?.add(id);
+          this.byState[next.state]?.add(created);
           if (next.logicalDate !== undefined) this.byDate.set(`${next.taskId}\u0000${next.logicalDate}`, id);
         }
         instances[i] = next;
@@ -299,11 +373,12 @@ export class MemoryStateStore implements StateStore {
     if (this.listeners.size > 0) this.notify({ instances, audit, scopesChanged, heldScopes, releasedScopes, backfills, commands });
   }
 
-  private move(id: string, from: InstanceState, to: InstanceState): void {
+  private move(slot: Slot, from: InstanceState, to: InstanceState): void {
     this.counts[from]--;
     this.counts[to]++;
-    this.byState[from]?.delete(id);
-    this.byState[to]?.add(id);
+    slot.moves++;
+    this.byState[from]?.left();
+    this.byState[to]?.add(slot);
   }
 
   private indexAudit(instanceId: string, entryAt: number): void {
@@ -330,8 +405,13 @@ export class MemoryStateStore implements StateStore {
 
   private check(batch: CommitBatch): void {
     let seenDates: Set<string> | undefined;
-    for (const { next, expectedVersion } of batch.instances ?? []) {
-      const prev = this.slots.get(next.id)?.instance;
+    const writes = batch.instances ?? (NONE as VersionedWrite<Instance>[]);
+    this.found.length = writes.length;
+    for (let i = 0; i < writes.length; i++) {
+      const { next, expectedVersion } = writes[i];
+      const slot = this.slots.get(next.id);
+      this.found[i] = slot;
+      const prev = slot?.instance;
       const actual = prev?.version ?? 0;
       if (actual !== expectedVersion) {
         throw conflict(`instance ${next.id} is at version ${actual}, expected ${expectedVersion}`, next.id);
