@@ -538,16 +538,14 @@ export class Runtime {
     const settling: Promise<void>[] = [];
     if (items.length > 1) {
       try {
-        // one read for the whole batch: a store across the network pays for every round trip
-        const ids: string[] = [];
-        for (const item of items) if (!item.run.abandoned) ids.push(item.run.instanceId);
-        const current = new Map<string, Instance>();
-        if (ids.length > 0) for (const i of (await this.core.store.listInstances({ ids, limit: ids.length })).items) current.set(i.id, i);
+        // a run's instance is current when the store's notices arrive with its commits (they
+        // update it); other stores are read once for the whole batch, not once per run
+        const current = this.core.store.synchronousNotices ? undefined : await this.readRuns(items);
         const planned: FinishPlan[] = [];
         const runs: Run[] = [];
         const unplanned: FinishItem[] = [];
         for (const item of items) {
-          const plan = item.run.abandoned ? undefined : this.planFinish(item.run, item.outcome, current.get(item.run.instanceId));
+          const plan = item.run.abandoned ? undefined : this.planFinish(item.run, item.outcome, current ? current.get(item.run.instanceId) : item.run.instance);
           if (plan) {
             planned.push(plan);
             runs.push(item.run);
@@ -581,6 +579,15 @@ export class Runtime {
     }
     for (const item of rest) settling.push(this.finishOne(item.run, item.outcome).catch(report));
     await Promise.all(settling);
+  }
+
+  /** The current instances of these runs, in one read. */
+  private async readRuns(items: FinishItem[]): Promise<Map<string, Instance>> {
+    const ids: string[] = [];
+    for (const item of items) if (!item.run.abandoned) ids.push(item.run.instanceId);
+    const current = new Map<string, Instance>();
+    if (ids.length > 0) for (const i of (await this.core.store.listInstances({ ids, limit: ids.length })).items) current.set(i.id, i);
+    return current;
   }
 
   /** The write that settles a run, or undefined when its instance has moved on without it. */

@@ -320,6 +320,7 @@ export class MemoryStateStore implements StateStore {
           if (orphans) this.orphanAudit.delete(id);
           const created: Slot = { instance: next, first: orphans?.first ?? -1, last: orphans?.last ?? -1, moves: 0 };
           this.slots.set(id, created);
+          this.found[i] = created;
           this.counts[next.state]++;
           this.byState[next.state]?.add(created);
           if (next.logicalDate !== undefined) this.byDate.set(`${next.taskId}\u0000${next.logicalDate}`, id);
@@ -332,7 +333,12 @@ export class MemoryStateStore implements StateStore {
       const entry = audit[i];
       const at = this.audit.push(entry) - 1;
       if (entry.instanceIds) for (const id of entry.instanceIds) this.indexAudit(id, at);
-      else if (entry.instanceId !== undefined) this.indexAudit(entry.instanceId, at);
+      else if (entry.instanceId !== undefined) {
+        // the usual batch writes instance i with its entry i: no need to look the slot up again
+        const slot = this.found[i];
+        if (slot !== undefined && slot.instance.id === entry.instanceId) this.chainAudit(slot, at);
+        else this.indexAudit(entry.instanceId, at);
+      }
     }
     let scopesChanged = false;
     let heldScopes = NONE as HeldScope[];
@@ -387,6 +393,11 @@ export class MemoryStateStore implements StateStore {
       chain = this.orphanAudit.get(instanceId);
       if (!chain) this.orphanAudit.set(instanceId, (chain = { first: -1, last: -1 }));
     }
+    this.chainAudit(chain, entryAt);
+  }
+
+  /** Append entry `entryAt` of the audit to a chain. */
+  private chainAudit(chain: AuditChain, entryAt: number): void {
     if (this.nodes === this.nodeEntry.length) {
       const entries = new Int32Array(this.nodes * 2);
       entries.set(this.nodeEntry);
