@@ -1940,10 +1940,12 @@ export class TaskController {
   }
 
   private emitNotice(notice: StoreNotice): void {
-    for (const entry of notice.audit) if (entry.kind === 'transition') this.metricsRecorder.transitions++;
+    const audit = notice.audit;
+    for (let n = 0; n < audit.length; n++) if (audit[n].kind === 'transition') this.metricsRecorder.transitions++;
     const e = this.emitter;
     if (e.listenerCount('transition') + e.listenerCount('command') + e.listenerCount('late_result') === 0) return;
-    for (const entry of notice.audit) {
+    for (let n = 0; n < audit.length; n++) {
+      const entry = audit[n];
       if (entry.kind === 'transition') {
         const e: TransitionEventPayload = {
           instanceId: entry.instanceId!,

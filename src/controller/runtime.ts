@@ -525,7 +525,7 @@ export class Runtime {
       queueMicrotask(() => {
         this.finishBatch = undefined;
         void this.commitFinishes(created).finally(() => {
-          for (const item of created) this.settled(item.run);
+          for (let n = 0; n < created.length; n++) this.settled(created[n].run);
         });
       });
     }
@@ -761,7 +761,9 @@ export class Runtime {
   /** Called for every store notice: turn committed states into signals for local runs. */
   onNotice(notice: StoreNotice): void {
     let queued = false;
-    for (const instance of notice.instances) {
+    const instances = notice.instances;
+    for (let n = 0; n < instances.length; n++) {
+      const instance = instances[n];
       if (instance.state === 'queued') queued = true;
       const sleeper = this.suspended.get(instance.id);
       if (sleeper && !sleeper.finishing) {

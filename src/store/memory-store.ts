@@ -1,4 +1,5 @@
 import { TaskControlError } from '../errors.js';
+import { AuditLog } from './audit-log.js';
 import { INSTANCE_STATES, type AuditEntry, type Instance, type InstanceState, type Page } from '../types.js';
 import type {
   AuditQuery,
@@ -127,6 +128,8 @@ interface AuditChain {
 /** One instance as the memory store keeps it: its latest version and its audit chain. */
 interface Slot extends AuditChain {
   instance: Instance;
+  /** The store's number for the instance (its index in creation order). */
+  readonly n: number;
   /** Bumped each time the instance changes state (what makes its old state-list entries dead). */
   moves: number;
 }
@@ -159,7 +162,9 @@ export class MemoryStateStore implements StateStore {
   private found: (Slot | undefined)[] = [];
   private readonly counts = emptyCounts();
   private readonly byDate = new Map<string, string>();
-  private readonly audit: AuditEntry[] = [];
+  /** Every slot, by its number (`Slot.n`). */
+  private readonly numbered: Slot[] = [];
+  private readonly audit = new AuditLog((n) => this.numbered[n].instance.id);
   /**
    * The audit entries of each instance, as chains of nodes in two typed arrays: node n points
    * at entry `nodeEntry[n]` of `audit` and at the next node of the same instance. Numbers in
@@ -318,7 +323,8 @@ export class MemoryStateStore implements StateStore {
         } else {
           const orphans = this.orphanAudit.get(id);
           if (orphans) this.orphanAudit.delete(id);
-          const created: Slot = { instance: next, first: orphans?.first ?? -1, last: orphans?.last ?? -1, moves: 0 };
+          const created: Slot = { instance: next, first: orphans?.first ?? -1, last: orphans?.last ?? -1, moves: 0, n: this.numbered.length };
+          this.numbered.push(created);
           this.slots.set(id, created);
           this.found[i] = created;
           this.counts[next.state]++;
@@ -331,14 +337,13 @@ export class MemoryStateStore implements StateStore {
     const audit = batch.audit ?? (NONE as AuditEntry[]);
     for (let i = 0; i < audit.length; i++) {
       const entry = audit[i];
-      const at = this.audit.push(entry) - 1;
+      // the usual batch writes instance i with its entry i: no need to look the slot up again
+      const slot = entry.instanceId === undefined ? undefined : this.found[i];
+      const own = slot !== undefined && slot.instance.id === entry.instanceId ? slot : undefined;
+      const at = this.audit.push(entry, own ? own.n : -1);
       if (entry.instanceIds) for (const id of entry.instanceIds) this.indexAudit(id, at);
-      else if (entry.instanceId !== undefined) {
-        // the usual batch writes instance i with its entry i: no need to look the slot up again
-        const slot = this.found[i];
-        if (slot !== undefined && slot.instance.id === entry.instanceId) this.chainAudit(slot, at);
-        else this.indexAudit(entry.instanceId, at);
-      }
+      else if (own) this.chainAudit(own, at);
+      else if (entry.instanceId !== undefined) this.indexAudit(entry.instanceId, at);
     }
     let scopesChanged = false;
     let heldScopes = NONE as HeldScope[];
@@ -471,22 +476,23 @@ export class MemoryStateStore implements StateStore {
   }
 
   async queryAudit(q: AuditQuery): Promise<AuditEntry[]> {
-    const source = q.instanceId === undefined ? this.audit : this.chain(q.instanceId);
     const out: AuditEntry[] = [];
-    for (const e of source) {
-      if (!auditMatches(e, q)) continue;
-      out.push(e);
-      if (q.pageSize !== undefined && out.length >= q.pageSize) break;
+    // entries are built only past the checks their columns answer (id and time ranges)
+    const consider = (i: number): boolean => {
+      if (q.afterId !== undefined && this.audit.id(i) <= q.afterId) return true;
+      const at = this.audit.at(i);
+      if ((q.since !== undefined && at < q.since) || (q.until !== undefined && at >= q.until)) return true;
+      const e = this.audit.get(i);
+      if (auditMatches(e, q)) out.push(e);
+      return q.pageSize === undefined || out.length < q.pageSize;
+    };
+    if (q.instanceId === undefined) {
+      for (let i = 0; i < this.audit.length; i++) if (!consider(i)) break;
+    } else {
+      const chain = this.slots.get(q.instanceId) ?? this.orphanAudit.get(q.instanceId);
+      for (let node = chain?.first ?? -1; node !== -1; node = this.nodeNext[node]) if (!consider(this.nodeEntry[node])) break;
     }
     return q.limit !== undefined && out.length > q.limit ? out.slice(out.length - q.limit) : out;
-  }
-
-  /** The audit entries of one instance, oldest first. */
-  private chain(instanceId: string): AuditEntry[] {
-    const chain = this.slots.get(instanceId) ?? this.orphanAudit.get(instanceId);
-    const out: AuditEntry[] = [];
-    for (let node = chain?.first ?? -1; node !== -1; node = this.nodeNext[node]) out.push(this.audit[this.nodeEntry[node]]);
-    return out;
   }
 
   async listScopes(): Promise<HeldScope[]> {

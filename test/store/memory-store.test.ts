@@ -64,3 +64,44 @@ describe('MemoryStateStore state lists', () => {
     expect((await store.countInstances({})).succeeded).toBe(2000);
   });
 });
+
+describe('MemoryStateStore audit columns', () => {
+  it('gives back every entry as it was committed, plain transitions and all others alike', async () => {
+    const store = new MemoryStateStore();
+    const i: Instance = { id: '01JAAAAAAAAAAAAAAAAAAAAAAA', taskId: 't', params: {}, state: 'queued', attempt: 1, version: 1, createdAt: at, updatedAt: at };
+    const plain = { id: '01JAAAAAAAAAAAAAAAAAAAAAAB', at, actor: 'alice', kind: 'transition' as const, instanceId: i.id, taskId: 't', from: 'none' as const, to: 'queued' as const, event: 'submit', attempt: 1 };
+    await store.commit({ instances: [{ next: i, expectedVersion: 0 }], audit: [plain] });
+    const next = { ...i, state: 'paused' as const, version: 2 };
+    const withCommand = { ...plain, id: '01JAAAAAAAAAAAAAAAAAAAAAAC', from: 'queued' as const, to: 'paused' as const, event: 'pause', commandId: 'c1', action: 'pause', reason: 'why' };
+    const command = { id: '01JAAAAAAAAAAAAAAAAAAAAAAD', at, actor: 'bob', kind: 'command' as const, action: 'pause', commandId: 'c1', instanceIds: [i.id], taskIds: ['t'], result: { applied: [] } };
+    await store.commit({ instances: [{ next, expectedVersion: 1 }], audit: [withCommand, command] });
+    const third = { ...plain, id: '01JAAAAAAAAAAAAAAAAAAAAAAE', at: '2024-01-01T00:00:01.000Z', actor: 'system:executor', from: 'paused' as const, to: 'queued' as const, event: 'resume', attempt: 2 };
+    await store.commit({ instances: [{ next: { ...next, state: 'queued', version: 3, attempt: 2 }, expectedVersion: 2 }], audit: [third] });
+    const all = await store.queryAudit({});
+    expect(all).toStrictEqual([plain, withCommand, command, third]);
+    // the same field order as committed, so that JSON looks alike too
+    expect(all.map((e) => JSON.stringify(e))).toEqual([plain, withCommand, command, third].map((e) => JSON.stringify(e)));
+    expect(await store.queryAudit({ instanceId: i.id })).toStrictEqual([plain, withCommand, command, third]);
+    expect(await store.queryAudit({ afterId: withCommand.id })).toStrictEqual([command, third]);
+    expect(await store.queryAudit({ since: '2024-01-01T00:00:01.000Z' })).toStrictEqual([third]);
+    expect(await store.queryAudit({ actor: 'alice', limit: 1 })).toStrictEqual([withCommand]);
+  });
+
+  it('keeps tens of thousands of entries through the growth of its columns', async () => {
+    const store = new MemoryStateStore();
+    const ids: string[] = [];
+    for (let n = 0; n < 3000; n++) {
+      const id = `01J${String(n).padStart(23, '0')}`;
+      ids.push(id);
+      const inst: Instance = { id, taskId: `t${n % 7}`, params: {}, state: 'queued', attempt: 1, version: 1, createdAt: at, updatedAt: at };
+      const audit = Array.from({ length: 5 }, (_, k) => ({ id: `${id.slice(0, 20)}${String(k).padStart(6, '0')}`, at: `2024-01-01T00:00:0${k}.000Z`, actor: `a${k}`, kind: 'transition' as const, instanceId: id, taskId: inst.taskId, from: 'none' as const, to: 'queued' as const, event: 'submit', attempt: k + 1 }));
+      await store.commit({ instances: [{ next: inst, expectedVersion: 0 }], audit: audit.slice(0, 1) });
+      await store.commit({ audit: audit.slice(1) });
+    }
+    expect((await store.queryAudit({})).length).toBe(15000);
+    const of = await store.queryAudit({ instanceId: ids[2999] });
+    expect(of.map((e) => [e.taskId, e.actor, e.attempt, e.at])).toEqual(
+      Array.from({ length: 5 }, (_, k) => [`t${2999 % 7}`, `a${k}`, k + 1, `2024-01-01T00:00:0${k}.000Z`]),
+    );
+  });
+});
