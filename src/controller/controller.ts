@@ -53,7 +53,7 @@ import { BackfillPlanner, type DateInput, type Slot } from '../backfill/planner.
 import { assertKnownOptions, assertNoOverlap, BackfillRun, planReprocess, plannerFor, type BackfillHost } from '../backfill/backfill-run.js';
 import { emptyCounts } from '../store/memory-store.js';
 import { planInstance, SCOPE_STATES, type InstancePlan, type PlanContext } from './commands.js';
-import { advance, buildTransition, idFactory, isoCache, type Core } from './core.js';
+import { advance, buildTransition, idFactory, isoCache, type Core, type TransitionMeta } from './core.js';
 import { Runtime } from './runtime.js';
 import { approvalRuleMatches, ruleSchema, type Rule } from '../governance/rbac.js';
 import { MetricsRecorder, type CommandDone, type MetricsSnapshot } from '../governance/metrics.js';
@@ -541,7 +541,7 @@ export class TaskController {
     if (task.group !== undefined) next.group = task.group;
     if (o.logicalDate !== undefined) next.logicalDate = o.logicalDate;
     if (o.backfillId !== undefined) next.backfillId = o.backfillId;
-    const { write, entry } = buildTransition(this.core, undefined, next, event, { actor: o.actor ?? 'anonymous' }, ms);
+    const { write, entry } = buildTransition(this.core, undefined, next, event, o.actor === undefined ? ANONYMOUS : { actor: o.actor }, ms);
     const batch = this.enqueueCreate(write, entry);
     return this.inserted(batch, batch.writes.length - 1, next, o);
   }
@@ -1982,6 +1982,9 @@ type CreateOptions = {
   actor?: string;
   backfillId?: string;
 };
+
+/** Who submitted an instance when the caller did not say. */
+const ANONYMOUS: TransitionMeta = Object.freeze({ actor: 'anonymous' });
 
 /** Instance creations committed together, and what each of them met. */
 interface CreateBatch {

@@ -1,6 +1,25 @@
 import type { AuditEntry, InstanceState } from '../types.js';
 
 const STATES: (InstanceState | 'none')[] = ['none', 'pending', 'queued', 'running', 'pausing', 'paused', 'stopping', 'stopped', 'succeeded', 'failed', 'skipped'];
+/** State -> its index in STATES. */
+const STATE_CODE: Readonly<Record<string, number>> = Object.freeze(Object.fromEntries(STATES.map((state, i) => [state, i])));
+
+/** Entries per chunk of the columns: chunks are added, never copied. */
+const CHUNK = 1 << 14;
+
+/** The columns of {@link CHUNK} entries. */
+class Chunk {
+  /** 1 for an entry kept in columns, 0 for one kept whole. */
+  readonly kept = new Uint8Array(CHUNK);
+  readonly time = new Int32Array(CHUNK);
+  readonly actor = new Int32Array(CHUNK);
+  readonly task = new Int32Array(CHUNK);
+  readonly event = new Int32Array(CHUNK);
+  readonly instance = new Int32Array(CHUNK);
+  readonly attempt = new Int32Array(CHUNK);
+  /** from and to, as indexes into STATES. */
+  readonly states = new Uint8Array(2 * CHUNK);
+}
 
 /** Strings that repeat (actors, task ids, events, timestamps), each kept once and named by a number. */
 class Interned {
@@ -50,16 +69,7 @@ export class AuditLog {
   private size = 0;
   /** The ids of the entries. */
   private readonly ids: string[] = [];
-  /** 1 for an entry kept in columns, 0 for one kept whole. */
-  private kept = new Uint8Array(4096);
-  private time = new Int32Array(4096);
-  private actor = new Int32Array(4096);
-  private task = new Int32Array(4096);
-  private event = new Int32Array(4096);
-  private instance = new Int32Array(4096);
-  private attempt = new Int32Array(4096);
-  /** from and to, as indexes into STATES. */
-  private states = new Uint8Array(8192);
+  private readonly chunks: Chunk[] = [];
   private readonly times = new Interned(false);
   private readonly actors = new Interned();
   private readonly tasks = new Interned();
@@ -80,43 +90,27 @@ export class AuditLog {
    * instance when the caller knows it (else the entry is kept whole).
    */
   push(entry: AuditEntry, instance: number): number {
-    const i = this.size;
-    if (i === this.kept.length) this.grow();
-    this.size++;
+    const i = this.size++;
+    const c = i % CHUNK === 0 ? this.chunks[this.chunks.push(new Chunk()) - 1] : this.chunks[(i / CHUNK) | 0];
+    const k = i % CHUNK;
     this.ids.push(entry.id);
-    const from = entry.from === undefined ? -1 : STATES.indexOf(entry.from);
-    const to = entry.to === undefined ? -1 : STATES.indexOf(entry.to);
-    if (instance < 0 || from < 0 || to < 0 || !isPlainTransition(entry)) {
-      this.kept[i] = 0;
+    const from = entry.from === undefined ? undefined : STATE_CODE[entry.from];
+    const to = entry.to === undefined ? undefined : STATE_CODE[entry.to];
+    if (instance < 0 || from === undefined || to === undefined || !isPlainTransition(entry)) {
+      c.kept[k] = 0;
       this.whole.set(i, entry);
       return i;
     }
-    this.kept[i] = 1;
-    this.time[i] = this.times.of(entry.at);
-    this.actor[i] = this.actors.of(entry.actor);
-    this.task[i] = this.tasks.of(entry.taskId!);
-    this.event[i] = this.events.of(entry.event!);
-    this.instance[i] = instance;
-    this.attempt[i] = entry.attempt!;
-    this.states[2 * i] = from;
-    this.states[2 * i + 1] = to;
+    c.kept[k] = 1;
+    c.time[k] = this.times.of(entry.at);
+    c.actor[k] = this.actors.of(entry.actor);
+    c.task[k] = this.tasks.of(entry.taskId!);
+    c.event[k] = this.events.of(entry.event!);
+    c.instance[k] = instance;
+    c.attempt[k] = entry.attempt!;
+    c.states[2 * k] = from;
+    c.states[2 * k + 1] = to;
     return i;
-  }
-
-  private grow(): void {
-    const double = <T extends Int32Array | Int16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(a.length * 2);
-      b.set(a);
-      return b;
-    };
-    this.kept = double(this.kept, (n) => new Uint8Array(n));
-    this.time = double(this.time, (n) => new Int32Array(n));
-    this.actor = double(this.actor, (n) => new Int32Array(n));
-    this.task = double(this.task, (n) => new Int32Array(n));
-    this.event = double(this.event, (n) => new Int32Array(n));
-    this.instance = double(this.instance, (n) => new Int32Array(n));
-    this.attempt = double(this.attempt, (n) => new Int32Array(n));
-    this.states = double(this.states, (n) => new Uint8Array(n));
   }
 
   /** The id of entry `i`. */
@@ -126,23 +120,27 @@ export class AuditLog {
 
   /** The time of entry `i` (ISO). */
   at(i: number): string {
-    return this.kept[i] === 0 ? this.whole.get(i)!.at : this.times.values[this.time[i]];
+    const c = this.chunks[(i / CHUNK) | 0];
+    const k = i % CHUNK;
+    return c.kept[k] === 0 ? this.whole.get(i)!.at : this.times.values[c.time[k]];
   }
 
   /** Entry `i`, as it was committed. */
   get(i: number): AuditEntry {
-    if (this.kept[i] === 0) return this.whole.get(i)!;
+    const c = this.chunks[(i / CHUNK) | 0];
+    const k = i % CHUNK;
+    if (c.kept[k] === 0) return this.whole.get(i)!;
     return {
       id: this.ids[i],
-      at: this.times.values[this.time[i]],
-      actor: this.actors.values[this.actor[i]],
+      at: this.times.values[c.time[k]],
+      actor: this.actors.values[c.actor[k]],
       kind: 'transition',
-      instanceId: this.instanceId(this.instance[i]),
-      taskId: this.tasks.values[this.task[i]],
-      from: STATES[this.states[2 * i]],
-      to: STATES[this.states[2 * i + 1]] as InstanceState,
-      event: this.events.values[this.event[i]],
-      attempt: this.attempt[i],
+      instanceId: this.instanceId(c.instance[k]),
+      taskId: this.tasks.values[c.task[k]],
+      from: STATES[c.states[2 * k]],
+      to: STATES[c.states[2 * k + 1]] as InstanceState,
+      event: this.events.values[c.event[k]],
+      attempt: c.attempt[k],
     };
   }
 }
