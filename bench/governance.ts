@@ -88,7 +88,7 @@ async function measure(n: number, run: () => Promise<number>): Promise<{ perSeco
 export async function benchGovernance(options: { n?: number; rounds?: number; metricsEveryMs?: number } = {}): Promise<Row[]> {
   const n = options.n ?? 40_000;
   const rounds = options.rounds ?? 8;
-  const everyMs = options.metricsEveryMs ?? 1000;
+  const everyMs = options.metricsEveryMs ?? 100;
   // warm up both paths (JIT, allocator)
   await lifecycleThroughput(10_000);
   await governedThroughput(10_000, everyMs);

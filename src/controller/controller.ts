@@ -485,8 +485,17 @@ export class TaskController {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (o.logicalDate === undefined && !this.authorizeHook) return this.createInstance(task, o as { params?: Record<string, unknown>; actor?: string });
-    return this.submitChecked(task, o);
+    if (o.logicalDate !== undefined) return this.submitChecked(task, o);
+    const create = o as CreateOptions;
+    if (!this.authorizeHook) return this.createInstance(task, create);
+    const asking = this.authorizeSubmit(task, o);
+    return asking === undefined ? this.createInstance(task, create) : asking.then(() => this.createInstance(task, create));
+  }
+
+  /** Ask `authorize` about a submit (undefined: allowed at once, or no hook). */
+  private authorizeSubmit(task: TaskDefinition, o: SubmitOptions): Promise<void> | undefined {
+    const taskId = task.id;
+    return this.authorizeOrThrow('submit', o.actor, { taskId }, { ...o }, [taskId], task.group ? [task.group] : [], taskId, [], [{ taskId, group: task.group }]);
   }
 
   /** The rest of submit: an existing instance for the logical date, then `authorize`. */
@@ -497,9 +506,7 @@ export class TaskController {
       const existing = await this.core.store.findInstance(taskId, logicalDate);
       if (existing) return existing;
     }
-    if (this.authorizeHook) {
-      await this.authorizeOrThrow('submit', o.actor, { taskId }, { ...o }, [taskId], task.group ? [task.group] : [], taskId, [], [{ taskId, group: task.group }]);
-    }
+    await this.authorizeSubmit(task, o);
     return this.createInstance(task, { params: o.params, logicalDate, actor: o.actor });
   }
 
@@ -1060,8 +1067,12 @@ export class TaskController {
     return { tasks: [...tasks], groups: [...groups], backfills: [...backfills], subjects: [...subjects.values()] };
   }
 
-  /** Ask `authorize`; on a denial, audit it and throw `FORBIDDEN`. */
-  async authorizeOrThrow(
+  /**
+   * Ask `authorize`; on a denial, audit it and throw `FORBIDDEN`. Undefined (synchronously)
+   * when there is no hook or the hook allowed at once, so that a busy submit path pays no
+   * promise for an answer it already has.
+   */
+  authorizeOrThrow(
     action: AuthRequest['action'],
     actor: string | undefined,
     target: Target | undefined,
@@ -1071,21 +1082,50 @@ export class TaskController {
     taskId?: string,
     backfills: string[] = [],
     subjects?: AuthRequest['subjects'],
-  ): Promise<void> {
-    if (!this.authorizeHook) return;
+  ): Promise<void> | undefined {
+    if (!this.authorizeHook) return undefined;
     const request: AuthRequest = { action, actor, target, options, tasks, groups };
     if (subjects !== undefined) request.subjects = subjects;
     if (taskId !== undefined) request.taskId = taskId;
     if (this.environment !== undefined) request.environment = this.environment;
-    let allowed: boolean;
+    let answer: boolean | Promise<boolean>;
+    try {
+      answer = this.authorizeHook(request);
+    } catch (err) {
+      return this.deny(action, actor, target, tasks, taskId, backfills, err instanceof Error ? err.message : String(err));
+    }
+    if (answer === true) return undefined;
+    return this.settleAuthorization(answer, action, actor, target, tasks, taskId, backfills);
+  }
+
+  private async settleAuthorization(
+    answer: boolean | Promise<boolean>,
+    action: AuthRequest['action'],
+    actor: string | undefined,
+    target: Target | undefined,
+    tasks: string[],
+    taskId: string | undefined,
+    backfills: string[],
+  ): Promise<void> {
     let why = 'authorize returned false';
     try {
-      allowed = (await this.authorizeHook(request)) === true;
+      if ((await answer) === true) return;
     } catch (err) {
-      allowed = false;
       why = err instanceof Error ? err.message : String(err);
     }
-    if (allowed) return;
+    return this.deny(action, actor, target, tasks, taskId, backfills, why);
+  }
+
+  /** Audit a denial and throw `FORBIDDEN`. */
+  private async deny(
+    action: AuthRequest['action'],
+    actor: string | undefined,
+    target: Target | undefined,
+    tasks: string[],
+    taskId: string | undefined,
+    backfills: string[],
+    why: string,
+  ): Promise<never> {
     const at = this.core.now().toISOString();
     const entry: AuditEntry = {
       id: this.core.newId(),

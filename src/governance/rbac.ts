@@ -112,7 +112,7 @@ function covers(rule: CompiledRule, subject: AuthSubject): boolean {
  * @throws {@link TaskControlError} `VALIDATION` when the policy is malformed: an unknown action,
  *   an actor mapped to a role that does not exist.
  */
-export function rbac(policy: RbacPolicy): (req: AuthRequest) => Promise<boolean> {
+export function rbac(policy: RbacPolicy): (req: AuthRequest) => boolean | Promise<boolean> {
   const p = parse(policySchema, policy, 'policy');
   const compiled = new Map<string, CompiledRule[]>();
   for (const [role, rules] of Object.entries(p.roles)) {
@@ -135,18 +135,25 @@ export function rbac(policy: RbacPolicy): (req: AuthRequest) => Promise<boolean>
     for (const s of subjectsOf(req)) key += `\u0000${s.taskId ?? ''}\u0001${s.group ?? ''}`;
     return key;
   };
-  return async (req: AuthRequest) => {
-    const actor = req.actor;
-    // own properties only: an actor named 'toString' or '__proto__' has no roles
-    const listed = actor !== undefined && p.actors && Object.hasOwn(p.actors, actor) ? p.actors[actor] : undefined;
-    const shape = listed !== undefined ? shapeOf(req) : undefined;
-    if (shape !== undefined && allowed.has(shape)) return true;
-    const verdict = await decide(req, actor, listed);
-    if (shape !== undefined) {
-      if (allowed.size >= 10_000) allowed.clear();
-      allowed.add(shape);
+  // a remembered allow is answered at once (not a promise): the controller then skips a turn
+  return (req: AuthRequest): boolean | Promise<boolean> => {
+    let shape: string | undefined;
+    let listed: string[] | undefined;
+    try {
+      // own properties only: an actor named 'toString' or '__proto__' has no roles
+      listed = req.actor !== undefined && p.actors && Object.hasOwn(p.actors, req.actor) ? p.actors[req.actor] : undefined;
+      shape = listed !== undefined ? shapeOf(req) : undefined;
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return verdict;
+    if (shape !== undefined && allowed.has(shape)) return true;
+    return decide(req, req.actor, listed).then((verdict) => {
+      if (shape !== undefined) {
+        if (allowed.size >= 10_000) allowed.clear();
+        allowed.add(shape);
+      }
+      return verdict;
+    });
   };
   async function decide(req: AuthRequest, actor: string | undefined, listed: string[] | undefined): Promise<true> {
     const roles = actor === undefined ? [] : ((listed ?? (p.resolveRoles ? await p.resolveRoles(actor) : [])) as string[]);
