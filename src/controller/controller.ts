@@ -1092,7 +1092,7 @@ export class TaskController {
     try {
       answer = this.authorizeHook(request);
     } catch (err) {
-      return this.deny(action, actor, target, tasks, taskId, backfills, err instanceof Error ? err.message : String(err));
+      answer = Promise.reject(err);
     }
     if (answer === true) return undefined;
     return this.settleAuthorization(answer, action, actor, target, tasks, taskId, backfills);
@@ -1113,19 +1113,7 @@ export class TaskController {
     } catch (err) {
       why = err instanceof Error ? err.message : String(err);
     }
-    return this.deny(action, actor, target, tasks, taskId, backfills, why);
-  }
-
-  /** Audit a denial and throw `FORBIDDEN`. */
-  private async deny(
-    action: AuthRequest['action'],
-    actor: string | undefined,
-    target: Target | undefined,
-    tasks: string[],
-    taskId: string | undefined,
-    backfills: string[],
-    why: string,
-  ): Promise<never> {
+    // a denial is audited, then thrown
     const at = this.core.now().toISOString();
     const entry: AuditEntry = {
       id: this.core.newId(),
