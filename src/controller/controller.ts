@@ -511,7 +511,10 @@ export class TaskController {
   }
 
   /** Create an instance (no validation, no authorization): shared by submit and backfill. */
-  createInstance(task: TaskDefinition, o: CreateOptions): Promise<Instance> {
+  createInstance(
+    task: TaskDefinition,
+    o: { params?: Record<string, unknown>; logicalDate?: string; actor?: string; backfillId?: string },
+  ): Promise<Instance> {
     // the common case decides synchronously; held scopes the cache cannot answer for, and
     // upstream dependencies, need the store first
     const held = this.heldFromCache(task);
