@@ -133,4 +133,21 @@ describe('held scopes', () => {
     await untilState(worker, job.id, 'succeeded');
     expect(ran).toEqual([job.id]);
   });
+
+  it('submits follow holds and releases made by another controller on the same memory store at once, started or not', async () => {
+    const store = new MemoryStateStore();
+    const a = controllerWith(undefined, { store }).controller;
+    const b = controllerWith(undefined, { store }).controller;
+    for (const c of [a, b]) c.define({ id: 'job', group: 'etl' });
+    // b is never started: its first submit reads the scopes, notices keep them current after that
+    expect((await b.submit('job')).state).toBe('queued');
+    await a.pause({ group: 'etl' });
+    expect((await b.submit('job')).state).toBe('paused');
+    await a.resume({ group: 'etl' });
+    expect((await b.submit('job')).state).toBe('queued');
+    await a.pause({ all: true });
+    // submits in one burst are committed together: all of them see the hold
+    const burst = await Promise.all([b.submit('job'), b.submit('job'), a.submit('job')]);
+    expect(burst.map((i) => i.state)).toEqual(['paused', 'paused', 'paused']);
+  });
 });
