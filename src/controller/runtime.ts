@@ -400,10 +400,6 @@ export class Runtime {
     void this.execute(run, run.instance);
   }
 
-  private context(run: Run, instance: Instance): ExecutionContext {
-    return new RunContext(run, instance, this);
-  }
-
   /** The checkpoint a local run saved last (for a forced pause or stop committed by a command). */
   localCheckpoint(instanceId: string): unknown {
     return this.runs.get(instanceId)?.checkpoint;
@@ -535,7 +531,7 @@ export class Runtime {
   private async commitFinishes(items: FinishItem[]): Promise<void> {
     const report = (err: unknown) => this.hooks.error(err, 'finish');
     let rest = items;
-    const settling: Promise<void>[] = [];
+    const settling: (Promise<void> | undefined)[] = [];
     if (items.length > 1) {
       try {
         // a run's instance is current when the store's notices arrive with its commits (they
@@ -566,10 +562,7 @@ export class Runtime {
             if (!isTaskControlError(err, 'CONFLICT')) throw err;
             planned.length = 0; // lost a race: each one on its own below
           }
-          for (const plan of planned) {
-            const after = this.afterSettled(plan.next);
-            if (after) settling.push(after.catch(report));
-          }
+          for (const plan of planned) settling.push(this.afterSettledSafely(plan.next, report));
           if (planned.length > 0) rest = unplanned;
         }
       } catch (err) {
@@ -579,6 +572,16 @@ export class Runtime {
     }
     for (const item of rest) settling.push(this.finishOne(item.run, item.outcome).catch(report));
     await Promise.all(settling);
+  }
+
+  /** {@link afterSettled}, with any error (thrown or rejected) reported instead of raised. */
+  private afterSettledSafely(instance: Instance, report: (err: unknown) => void): Promise<void> | undefined {
+    try {
+      return this.afterSettled(instance)?.catch(report);
+    } catch (err) {
+      report(err);
+      return undefined;
+    }
   }
 
   /** The current instances of these runs, in one read. */
