@@ -55,7 +55,7 @@ import { emptyCounts } from '../store/memory-store.js';
 import { planInstance, SCOPE_STATES, type InstancePlan, type PlanContext } from './commands.js';
 import { advance, buildTransition, idFactory, isoCache, type Core, type TransitionMeta } from './core.js';
 import { Runtime } from './runtime.js';
-import { approvalRuleMatches, ruleSchema, type Rule } from '../governance/rbac.js';
+import { approvalRuleMatches, approvalRuleSchema, type Rule } from '../governance/rbac.js';
 import { MetricsRecorder, type CommandDone, type MetricsSnapshot } from '../governance/metrics.js';
 
 /** Options of the {@link TaskController} constructor. */
@@ -332,7 +332,7 @@ export class TaskController {
       iso: isoCache(),
     };
     this.authorizeHook = o.authorize;
-    this.approvalRules = (o.approvals?.rules ?? []).map((rule, i) => parse(ruleSchema, rule, `options.approvals.rules.${i}`) as Rule);
+    this.approvalRules = (o.approvals?.rules ?? []).map((rule, i) => parse(approvalRuleSchema, rule, `options.approvals.rules.${i}`) as Rule);
     this.approvalTtlMs = o.approvals?.ttlMs ?? 24 * 3_600_000;
     this.environment = o.environment;
     this.runtime = new Runtime(

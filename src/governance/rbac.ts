@@ -18,6 +18,20 @@ export const ruleSchema = z
   })
   .strict();
 
+/**
+ * A rule of `approvals.rules`: like an rbac rule, but only control commands can wait for a
+ * second person, so `submit` and `backfill` (which would never match) are refused.
+ */
+export const approvalRuleSchema = ruleSchema.extend({
+  actions: z
+    .array(
+      z.enum(['pause', 'resume', 'stop', 'rerun', '*'], {
+        error: () => "approvals apply to 'pause', 'resume', 'stop' and 'rerun' (or '*'); submits and backfills never wait for one",
+      }),
+    )
+    .min(1, 'must name at least one action'),
+});
+
 /** A rule: `actions` on `tasks` (globs, `*` matches any run of characters) or `groups`, in `environments`. */
 export interface Rule {
   /** The actions it allows (`'*'`: all of them, on every target). */

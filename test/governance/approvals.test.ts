@@ -33,6 +33,16 @@ async function world(rules: Rule[] = RULES, extra: { ttlMs?: number; asked?: Aut
 }
 
 describe('approvals: commands that need a second person', () => {
+  it('a rule naming submit or backfill (which never wait for approval) is refused when the controller is built, naming the field', async () => {
+    const { TaskController } = await import('../../src/index.js');
+    for (const [actions, field] of [[['submit'], 'options.approvals.rules.0.actions.0'], [['stop', 'backfill'], 'options.approvals.rules.0.actions.1']] as const) {
+      expect(() => new TaskController({ approvals: { rules: [{ actions: [...actions] }] } })).toThrow(
+        expect.objectContaining({ code: 'VALIDATION', message: expect.stringContaining(`${field}: approvals apply to 'pause', 'resume', 'stop' and 'rerun'`) }),
+      );
+    }
+    expect(() => new TaskController({ approvals: { rules: [{ actions: ['stop', 'rerun'], groups: ['finance'] }, { actions: ['*'], all: true }] } })).not.toThrow();
+  });
+
   it('a stop matching a rule waits as awaiting_approval, changes nothing, and is audited and listed', async () => {
     const { c, payroll } = await world();
     const events: unknown[] = [];
