@@ -292,6 +292,8 @@ export class TaskController {
   private readonly environment?: string;
   /** Held scopes as this controller knows them: loaded once, then kept current by store notices. */
   private scopes = new Map<string, HeldScope>();
+  /** The holdWhile policies in force: paused by shutdown(), resumed by start(). */
+  private readonly policies = new Set<{ pause(): void; resume(): void }>();
   /** New instances waiting for the next group commit. */
   private createBatch: CreateBatch | undefined;
   /** True once `scopes` was loaded from the store; notices keep it current from then on. */
@@ -442,6 +444,7 @@ export class TaskController {
     this.started = true;
     await this.refreshScopes();
     await this.runtime.start();
+    for (const policy of this.policies) policy.resume();
     await this.releasePending();
     if (this.runtime.hasExecutor) await this.resumeBackfills();
   }
@@ -454,6 +457,8 @@ export class TaskController {
       run.detach();
       await run.releaseLease(this.core.id).catch((error) => this.emitter.emit('error', { error, where: 'backfill' }));
     }
+    // holdWhile policies stop checking (and commanding) until the controller starts again
+    for (const policy of this.policies) policy.pause();
     await this.runtime.shutdown(o.graceMs ?? 10_000);
     this.started = false;
   }
@@ -1443,7 +1448,8 @@ export class TaskController {
   /**
    * Hold a scope while `condition()` returns true (say, resources run short) and release it
    * when it turns false, as audited commands by `system:<name>`. An operator's explicit resume
-   * wins until the condition turns true again. Returns a function that removes the policy.
+   * wins until the condition turns true again. While the controller is shut down the policy
+   * rests; `start()` resumes it with a check at once. Returns a function that removes it.
    */
   holdWhile(scope: { taskId: string } | { group: string } | { all: true }, condition: () => boolean | Promise<boolean>, options: HoldWhileOptions): () => void {
     const target = parse(scopeTargetSchema, scope, 'scope') as Target;
@@ -1458,6 +1464,7 @@ export class TaskController {
     let timer: unknown;
     const check = async () => {
       const short = await condition();
+      if (paused || stopped) return; // shut down or removed while the condition was asked
       if (short) {
         if (phase === 'idle') {
           if (!this.scopes.has(scopeId)) {
@@ -1474,18 +1481,36 @@ export class TaskController {
         phase = 'idle';
       }
     };
+    // paused while the controller is shut down, resumed (with a check at once) by start()
+    let paused = false;
     const loop = () => {
-      if (stopped) return;
+      if (stopped || paused) return;
       timer = this.core.timers.setTimeout(() => {
+        timer = undefined;
         void check()
           .catch((error) => this.emitter.emit('error', { error, where: `holdWhile:${o.name}` }))
           .finally(loop);
       }, o.checkEveryMs);
       unrefTimer(timer);
     };
-    void check().catch((error) => this.emitter.emit('error', { error, where: `holdWhile:${o.name}` })).finally(loop);
+    const run = () => void check().catch((error) => this.emitter.emit('error', { error, where: `holdWhile:${o.name}` })).finally(loop);
+    const policy = {
+      pause: () => {
+        paused = true;
+        if (timer !== undefined) this.core.timers.clearTimeout(timer);
+        timer = undefined;
+      },
+      resume: () => {
+        if (!paused || stopped) return;
+        paused = false;
+        run();
+      },
+    };
+    this.policies.add(policy);
+    run();
     return () => {
       stopped = true;
+      this.policies.delete(policy);
       if (timer !== undefined) this.core.timers.clearTimeout(timer);
     };
   }

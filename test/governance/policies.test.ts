@@ -118,6 +118,27 @@ describe('policy: holdWhile(scope, condition, { name, checkEveryMs })', () => {
     expect((await c.heldScopes()).map((s) => s.actor)).toEqual(['system:disk-full']); // removing a policy releases nothing
   });
 
+  it('rests while the controller is shut down and checks again at once when it starts', async () => {
+    const { c, advance } = await world();
+    let short = false;
+    let checks = 0;
+    const remove = c.holdWhile({ group: 'etl' }, () => (checks++, short), { name: 'disk-full', checkEveryMs: 1000 });
+    await advance(0);
+    expect(checks).toBe(1);
+    await c.shutdown({ graceMs: 0 });
+    short = true;
+    await advance(10_000);
+    expect(checks).toBe(1); // no checks, so no hold, while shut down
+    expect(await c.heldScopes()).toEqual([]);
+    await c.start();
+    await advance(0);
+    expect(checks).toBe(2);
+    expect((await c.heldScopes()).map((s) => s.actor)).toEqual(['system:disk-full']);
+    await advance(1000);
+    expect(checks).toBe(3);
+    remove();
+  });
+
   it("an operator's explicit resume wins until the condition turns true again", async () => {
     const { c, a, advance } = await world();
     let short = true;
