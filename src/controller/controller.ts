@@ -492,13 +492,13 @@ export class TaskController {
     }
     if (o.logicalDate !== undefined) return this.submitChecked(task, o);
     const create = o as CreateOptions;
-    if (!this.authorizeHook) return this.createInstance(task, create);
     const asking = this.authorizeSubmit(task, o);
     return asking === undefined ? this.createInstance(task, create) : asking.then(() => this.createInstance(task, create));
   }
 
   /** Ask `authorize` about a submit (undefined: allowed at once, or no hook). */
   private authorizeSubmit(task: TaskDefinition, o: SubmitOptions): Promise<void> | undefined {
+    if (!this.authorizeHook) return undefined; // before building the request: the hot path
     const taskId = task.id;
     return this.authorizeOrThrow('submit', o.actor, { taskId }, { ...o }, [taskId], task.group ? [task.group] : [], taskId, [], [{ taskId, group: task.group }]);
   }
@@ -1461,7 +1461,11 @@ export class TaskController {
     const scopeId = 'taskId' in target ? `task:${target.taskId}` : 'group' in target ? `group:${target.group}` : 'all';
     let phase: 'idle' | 'holding' | 'overridden' = 'idle';
     let stopped = false;
+    // paused while the controller is shut down, resumed (with a check at once) by start()
+    let paused = false;
     let timer: unknown;
+    // each round of checks has a number: one that a pause overtook does not schedule another
+    let round = 0;
     const check = async () => {
       const short = await condition();
       if (paused || stopped) return; // shut down or removed while the condition was asked
@@ -1481,19 +1485,19 @@ export class TaskController {
         phase = 'idle';
       }
     };
-    // paused while the controller is shut down, resumed (with a check at once) by start()
-    let paused = false;
-    const loop = () => {
-      if (stopped || paused) return;
-      timer = this.core.timers.setTimeout(() => {
-        timer = undefined;
-        void check()
-          .catch((error) => this.emitter.emit('error', { error, where: `holdWhile:${o.name}` }))
-          .finally(loop);
-      }, o.checkEveryMs);
-      unrefTimer(timer);
+    const run = () => {
+      const mine = ++round;
+      void check()
+        .catch((error) => this.emitter.emit('error', { error, where: `holdWhile:${o.name}` }))
+        .finally(() => {
+          if (stopped || paused || mine !== round) return;
+          timer = this.core.timers.setTimeout(() => {
+            timer = undefined;
+            run();
+          }, o.checkEveryMs);
+          unrefTimer(timer);
+        });
     };
-    const run = () => void check().catch((error) => this.emitter.emit('error', { error, where: `holdWhile:${o.name}` })).finally(loop);
     const policy = {
       pause: () => {
         paused = true;
@@ -1803,7 +1807,6 @@ export class TaskController {
 
   // -- dependencies ------------------------------------------------------------------------
 
-  /** True when every upstream instance of the same logical date succeeded or was skipped. */
   /**
    * Whether a held task, group or `all` scope covers new instances of this task, from the
    * notice-fed cache; undefined when only the store can tell. A store whose notices arrive
@@ -1816,9 +1819,11 @@ export class TaskController {
   }
 
   private async heldFromStore(task: TaskDefinition): Promise<boolean> {
-    if (this.core.store.synchronousNotices) await this.refreshScopes();
-    return coversTask(await this.core.store.listScopes(), task);
+    // a store with synchronous notices is read once; from then on its notices keep the cache
+    return coversTask(this.core.store.synchronousNotices ? (await this.refreshScopes()).values() : await this.core.store.listScopes(), task);
   }
+
+  /** True when every upstream instance of the same logical date succeeded or was skipped. */
 
   private async upstreamDone(instance: Pick<Instance, 'taskId' | 'logicalDate'>, rerunKeys?: Set<string>): Promise<boolean> {
     const deps = this.core.tasks.get(instance.taskId)?.dependsOn;

@@ -112,5 +112,4 @@ export class FunctionExecutor implements Executor {
       return Promise.reject(err);
     }
   }
-
 }

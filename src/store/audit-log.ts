@@ -1,6 +1,7 @@
-import type { AuditEntry, InstanceState } from '../types.js';
+import { INSTANCE_STATES, type AuditEntry, type InstanceState } from '../types.js';
 
-const STATES: (InstanceState | 'none')[] = ['none', 'pending', 'queued', 'running', 'pausing', 'paused', 'stopping', 'stopped', 'succeeded', 'failed', 'skipped'];
+/** What an entry's `from` and `to` can be, by code. */
+const STATES: readonly (InstanceState | 'none')[] = ['none', ...INSTANCE_STATES];
 /** State -> its index in STATES. */
 const STATE_CODE: Readonly<Record<string, number>> = Object.freeze(Object.fromEntries(STATES.map((state, i) => [state, i])));
 

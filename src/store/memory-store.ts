@@ -140,15 +140,16 @@ interface Slot extends AuditChain {
  * other's instances exactly as controllers on a shared PostgreSQL store do.
  *
  * Laid out for the hot path: one map entry per instance (its latest version and its audit
- * entries), id sets only for the states a dispatcher or a sweep enumerates, and counters
- * for the rest, so that a million finished instances cost a map entry each and nothing more.
+ * chain), state lists only for the states a dispatcher or a sweep enumerates, counters for
+ * the rest, and the audit trail in columns, so that a million finished instances cost a map
+ * entry and a few hundred bytes each.
  */
 export class MemoryStateStore implements StateStore {
   /** Notices are delivered inside `commit()`, and nothing outside this process writes here. */
   readonly synchronousNotices = true;
   /** Every instance, in creation order (ULIDs are monotonic, so this is also id order). */
   private readonly slots = new Map<string, Slot>();
-  /** Ids per indexed state, each set in the order its instances entered that state. */
+  /** The instances of each indexed state, in the order they entered it. */
   private readonly byState: StateLists = {
     pending: new StateList(),
     queued: new StateList(),
@@ -204,7 +205,7 @@ export class MemoryStateStore implements StateStore {
       (q.logicalDate === undefined || i.logicalDate === q.logicalDate);
   }
 
-  /** Ids to look at for a query, in id order: from the state sets when they cover it, else all. */
+  /** Ids to look at for a query, in id order: from the state lists when they cover it, else all. */
   private candidates(q: InstanceQuery): Iterable<string> {
     if (q.ids) return sortedUnique(q.ids);
     const states = asSet(q.state);

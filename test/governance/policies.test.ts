@@ -139,6 +139,30 @@ describe('policy: holdWhile(scope, condition, { name, checkEveryMs })', () => {
     remove();
   });
 
+  it('a restart while a check is still out keeps one round of checks, not two', async () => {
+    const { c, advance } = await world();
+    let checks = 0;
+    let answerFirst!: (short: boolean) => void;
+    const remove = c.holdWhile(
+      { group: 'etl' },
+      () => (++checks === 1 ? new Promise<boolean>((resolve) => (answerFirst = resolve)) : false),
+      { name: 'slow-probe', checkEveryMs: 1000 },
+    );
+    await advance(0);
+    expect(checks).toBe(1); // still waiting for its answer
+    await c.shutdown({ graceMs: 0 });
+    await c.start();
+    await advance(0);
+    expect(checks).toBe(2); // start() checks again at once
+    answerFirst(false); // the overtaken check ends: it must not start a second round
+    await advance(0);
+    await advance(1000);
+    expect(checks).toBe(3);
+    await advance(1000);
+    expect(checks).toBe(4);
+    remove();
+  });
+
   it("an operator's explicit resume wins until the condition turns true again", async () => {
     const { c, a, advance } = await world();
     let short = true;
